@@ -1,0 +1,219 @@
+"""``DistillModule``: the LightningModule every distillation method derives from.
+
+It holds a trainable ``student`` and zero or more frozen ``teachers`` (``requires_grad=False``,
+kept in eval mode even while the module trains), sums nothing itself (each method returns its
+named loss terms from :meth:`DistillModule.loss_terms`, the total under ``"loss"``), logs every
+term, and measures the teacher–student gap each validation epoch and on the test split at the end.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from .errors import ConfigError
+from .gap import classification_gap
+from .logger import RunLogger
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+class DistillModule(pl.LightningModule):
+    """Base of every method: frozen teacher(s), trainable student, ``loss_terms(batch) -> dict``.
+
+    Args:
+        student: the network being trained.
+        teacher: the frozen teacher (or ``teachers`` for several).
+        lr, weight_decay: Adam settings for the student's parameters (and any the method adds).
+    """
+
+    method_name: str = ""
+
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module | None = None,
+        teachers: Sequence[nn.Module] = (),
+        lr: float = 1e-2,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__()
+        self.student = student
+        all_teachers = ([teacher] if teacher is not None else []) + list(teachers)
+        self.teachers = nn.ModuleList([freeze(t) for t in all_teachers])
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.last_terms: dict[str, torch.Tensor] = {}
+        self._eval_outputs: dict[str, list[tuple[torch.Tensor, ...]]] = {}
+
+    # -- teachers -------------------------------------------------------------------------------
+    @property
+    def teacher(self) -> nn.Module | None:
+        return self.teachers[0] if len(self.teachers) else None
+
+    def train(self, mode: bool = True) -> "DistillModule":
+        super().train(mode)
+        for t in self.teachers:
+            t.eval()
+        return self
+
+    @torch.no_grad()
+    def teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The teachers' logits on ``x`` (their mean when there are several)."""
+        outs = [t(x) for t in self.teachers]
+        return outs[0] if len(outs) == 1 else torch.stack(outs).mean(0)
+
+    def student_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.student(x)
+
+    # -- the one hook each method writes ----------------------------------------------------------
+    def loss_terms(self, batch: Any) -> dict[str, torch.Tensor]:
+        """Named loss terms of one batch; the total to minimise under ``"loss"``."""
+        raise NotImplementedError
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        terms = self.loss_terms(batch)
+        if "loss" not in terms:
+            raise KeyError(f"{type(self).__name__}.loss_terms must return the total under 'loss'")
+        self.last_terms = {k: v.detach() for k, v in terms.items()}
+        batch_size = _batch_size(batch)
+        for name, value in terms.items():
+            self.log(f"train/{name}", value.detach(), on_step=True, on_epoch=False, batch_size=batch_size)
+        return terms["loss"]
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = [p for p in self.parameters() if p.requires_grad]
+        return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+
+    # -- input checks, before any training step ---------------------------------------------------
+    def check_compatibility(self, batch: Any, num_classes: int | None = None) -> None:
+        """Raise :class:`ConfigError` naming the problem if models and data do not fit together."""
+        x, _ = batch[0], batch[1]
+        shape = tuple(x.shape[1:])
+        with torch.no_grad():
+            s = _probe(self.student, x[:2], "student", shape)
+            if s.dim() != 2:
+                raise ConfigError(f"the student must output logits of shape [batch, classes], got {tuple(s.shape)}")
+            for i, t in enumerate(self.teachers):
+                out = _probe(t, x[:2], "teacher" if len(self.teachers) == 1 else f"teacher {i}", shape)
+                if out.shape[-1] != s.shape[-1]:
+                    raise ConfigError(
+                        f"the student outputs {s.shape[-1]} classes but the teacher outputs {out.shape[-1]}; "
+                        "give the student's last layer as many outputs as the teacher's"
+                    )
+        if num_classes is not None and s.shape[-1] != num_classes:
+            raise ConfigError(f"the data has {num_classes} classes but the student outputs {s.shape[-1]}")
+
+    # -- gap metrics ---------------------------------------------------------------------------
+    def _collect(self, batch: Any, stage: str) -> None:
+        x, y = batch[0], batch[1]
+        s = self.student_logits(x).detach()
+        t = self.teacher_logits(x).detach() if len(self.teachers) else s
+        self._eval_outputs.setdefault(stage, []).append((t.cpu(), s.cpu(), y.cpu()))
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._collect(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._collect(batch, "test")
+
+    def evaluation_metrics(self, stage: str) -> dict[str, Any]:
+        """Gap metrics over what ``_collect`` gathered for ``stage``; override for non-classifiers."""
+        outputs = self._eval_outputs.pop(stage, [])
+        if not outputs:
+            return {}
+        t, s, y = (torch.cat(parts) for parts in zip(*outputs))
+        return classification_gap(t, s, y, num_classes=s.shape[-1])
+
+    def _log_evaluation(self, stage: str) -> dict[str, Any]:
+        metrics = self.evaluation_metrics(stage)
+        if not metrics:
+            return metrics
+        scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        if not len(self.teachers):
+            scalars = {k: v for k, v in scalars.items() if k == "student_acc"}
+        for name, value in scalars.items():
+            self.log(f"{stage}/{name}", float(value), sync_dist=False)
+        writer = self._run_writer()
+        if writer is not None and len(self.teachers) and "per_class_gap" in metrics:
+            classes = list(range(len(metrics["per_class_gap"])))
+            writer.points(
+                f"{stage}/per_class_gap",
+                classes,
+                metrics["per_class_gap"],
+                step=self.global_step,
+                teacher=metrics["per_class_teacher"],
+                student=metrics["per_class_student"],
+            )
+        return metrics
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self._log_evaluation("val")
+        else:
+            self._eval_outputs.pop("val", None)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_evaluation("test")
+
+    def on_fit_end(self) -> None:
+        """Measure the gap on the test split once training ends (finished or stopped)."""
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is None or not hasattr(dm, "test_dataloader"):
+            return
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            for batch in dm.test_dataloader():
+                batch = [b.to(self.device) for b in batch]
+                self._collect(batch, "test")
+        self.train(was_training)
+        metrics = self.evaluation_metrics("test")
+        writer = self._run_writer()
+        if writer is None:
+            return
+        for name, value in metrics.items():
+            if isinstance(value, (int, float)) and (len(self.teachers) or name == "student_acc"):
+                writer.scalar(f"test/{name}", value, step=self.global_step)
+        if len(self.teachers) and "per_class_gap" in metrics:
+            writer.points(
+                "test/per_class_gap",
+                list(range(len(metrics["per_class_gap"]))),
+                metrics["per_class_gap"],
+                step=self.global_step,
+                teacher=metrics["per_class_teacher"],
+                student=metrics["per_class_student"],
+            )
+        writer.flush()
+
+    def _run_writer(self):
+        if self._trainer is None:
+            return None
+        for logger in self.trainer.loggers:
+            if isinstance(logger, RunLogger):
+                return logger.experiment
+        return None
+
+
+def _batch_size(batch: Any) -> int | None:
+    if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], torch.Tensor):
+        return batch[0].shape[0]
+    return None
+
+
+def _probe(model: nn.Module, x: torch.Tensor, who: str, shape: tuple) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    try:
+        return model(x)
+    except (RuntimeError, ValueError) as exc:
+        raise ConfigError(f"the {who} cannot take the data's inputs of shape {list(shape)}: {exc}") from exc
+    finally:
+        model.train(was_training)

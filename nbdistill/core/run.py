@@ -1,0 +1,169 @@
+"""``Run``: read a run folder (live or finished) — its info, events, scalars and static plot."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import RunFolderError
+from .runfolder import CHECKPOINTS, EVENTS, STOP_REQUEST, read_events, read_run_json, runs_root
+
+
+class EventLog:
+    """Events in memory, indexed by name; what every view draws from.
+
+    Fed either from a run folder (:class:`Run`) or live from a logger observer (the panel).
+    """
+
+    def __init__(self, events: Iterable[dict] = ()):
+        self.events: list[dict] = []
+        self._by_name: dict[str, list[dict]] = {}
+        self.extend(events)
+
+    def append(self, event: dict) -> None:
+        self.events.append(event)
+        self._by_name.setdefault(event["name"], []).append(event)
+
+    def extend(self, events: Iterable[dict]) -> None:
+        for e in events:
+            self.append(e)
+
+    def names(self, kind: str | None = None) -> list[str]:
+        return [n for n, evs in self._by_name.items() if kind is None or evs[0]["kind"] == kind]
+
+    def of(self, name: str) -> list[dict]:
+        return self._by_name.get(name, [])
+
+    def scalars(self, name: str) -> tuple[list[int], list[float]]:
+        """``(steps, values)`` of scalar ``name`` in the order written."""
+        evs = [e for e in self.of(name) if e["kind"] == "scalar"]
+        return [e["step"] for e in evs], [e["value"] for e in evs]
+
+    def last(self, name: str) -> dict | None:
+        evs = self.of(name)
+        return evs[-1] if evs else None
+
+    def last_value(self, name: str, default: float | None = None) -> float | None:
+        e = self.last(name)
+        return e["value"] if e is not None and e["kind"] == "scalar" else default
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+
+class Run:
+    """A run folder. ``Run(path)`` raises :class:`RunFolderError` if it is not a readable run."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.info: dict[str, Any] = read_run_json(self.path)
+        self._log = EventLog()
+        self._offset = 0
+
+    def __repr__(self) -> str:
+        return f"Run({self.id!r}, method={self.method!r}, status={self.status!r})"
+
+    def refresh(self) -> "Run":
+        """Re-read ``run.json`` and any new complete lines of ``events.jsonl``."""
+        self.info = read_run_json(self.path)
+        new, self._offset = read_events(self.path / EVENTS, self._offset)
+        self._log.extend(new)
+        return self
+
+    @property
+    def id(self) -> str:
+        return self.info.get("id") or self.path.name
+
+    @property
+    def method(self) -> str:
+        return self.info["method"]
+
+    @property
+    def family(self) -> str:
+        return self.info.get("family") or self.method.split(".")[0]
+
+    @property
+    def status(self) -> str:
+        return self.info["status"]
+
+    @property
+    def error(self) -> str | None:
+        return self.info.get("error")
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        return self.info.get("hparams") or {}
+
+    @property
+    def log(self) -> EventLog:
+        if self._offset == 0:
+            self.refresh()
+        return self._log
+
+    @property
+    def events(self) -> list[dict]:
+        return self.log.events
+
+    def scalars(self, name: str) -> tuple[list[int], list[float]]:
+        return self.log.scalars(name)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The last value of every scalar."""
+        return {n: self.log.last_value(n) for n in self.log.names("scalar")}
+
+    @property
+    def checkpoint(self) -> Path | None:
+        path = self.path / CHECKPOINTS / "last.ckpt"
+        return path if path.exists() else None
+
+    def request_stop(self) -> None:
+        """Ask a running run (in any process) to stop after its current batch."""
+        (self.path / STOP_REQUEST).touch()
+
+    def plot(self, path: str | os.PathLike | None = None, views: Iterable[str] | None = None):
+        """Draw this run's views on a static matplotlib Figure; save it as PNG when ``path`` is given."""
+        from ..widgets.views import draw_run
+
+        fig = draw_run(self.log, self.method, views=views, title=f"{self.method} — {self.id} ({self.status})")
+        if path is not None:
+            fig.savefig(path, dpi=110, bbox_inches="tight")
+        return fig
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        self.plot().savefig(buf, format="png", dpi=90, bbox_inches="tight")
+        return buf.getvalue()
+
+
+def open_run(path_or_id: str | os.PathLike, root: str | os.PathLike | None = None) -> Run:
+    """Open a run by folder path, or by id under the runs root."""
+    path = Path(path_or_id)
+    if not path.exists() and not path.is_absolute():
+        candidate = runs_root(root) / path
+        if candidate.exists():
+            path = candidate
+    if not path.exists():
+        raise RunFolderError(f"no run folder at {path} (runs root: {runs_root(root).resolve()})")
+    return Run(path)
+
+
+def list_runs(root: str | os.PathLike | None = None) -> list[Run]:
+    """Every readable run under the runs root, oldest first; unreadable folders are skipped."""
+    base = runs_root(root)
+    if not base.is_dir():
+        return []
+    found = []
+    for child in base.iterdir():
+        if child.is_dir():
+            try:
+                found.append(Run(child))
+            except RunFolderError:
+                continue
+    return sorted(found, key=lambda r: (r.info.get("started") or 0, r.id))
+
+
+def is_stop_requested(path: Path) -> bool:
+    return (path / STOP_REQUEST).exists()

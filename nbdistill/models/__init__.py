@@ -1,0 +1,5 @@
+"""Small reusable networks."""
+from .convnet import ConvNet
+from .mlp import MLP
+
+__all__ = ["MLP", "ConvNet"]

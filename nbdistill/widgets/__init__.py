@@ -1,0 +1,4 @@
+"""Live panels and the views they (and ``Run.plot``) draw."""
+from . import views
+
+__all__ = ["views"]

@@ -1,0 +1,36 @@
+"""What each shipped teacher is: its network, its data and how it was trained."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from torch import nn
+
+from ..models import MLP, ConvNet
+
+
+@dataclass(frozen=True)
+class TeacherSpec:
+    name: str
+    build: Callable[[], nn.Module]
+    description: str
+    data_kwargs: dict = field(default_factory=dict)
+    epochs: int = 60
+    lr: float = 1e-3
+    batch_size: int = 64
+    seed: int = 0
+
+
+SPECS = {
+    "digits-mlp": TeacherSpec(
+        "digits-mlp",
+        lambda: MLP(64, [256, 128], 10),
+        "MLP 64-256-128-10 trained on the training part of Digits(split_seed=0)",
+    ),
+    "digits-convnet": TeacherSpec(
+        "digits-convnet",
+        lambda: ConvNet((1, 8, 8), 10, width=32, depth=2),
+        "ConvNet (2 blocks of 32 channels) trained on the training part of Digits(split_seed=0, image=True)",
+        data_kwargs={"image": True},
+    ),
+}
