@@ -10,7 +10,7 @@
 __version__ = "0.1.0"
 
 from . import data, models, runs, zoo  # noqa: E402
-from .core import ConfigError, HParam, RunFolderError, TrainingFailed, families, get_method, methods  # noqa: E402
+from .core import ConfigError, HParam, RunFolderError, TrainingFailed, family_names, get_method, methods  # noqa: E402
 from .core.fit import build, fit, resume  # noqa: E402
 
 
@@ -23,5 +23,5 @@ def panel(family: str = "kd", **kwargs):
 
 __all__ = [
     "__version__", "data", "models", "runs", "zoo", "ConfigError", "HParam", "RunFolderError",
-    "TrainingFailed", "families", "get_method", "methods", "build", "fit", "resume", "panel",
+    "TrainingFailed", "family_names", "get_method", "methods", "build", "fit", "resume", "panel",
 ]

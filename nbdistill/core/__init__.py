@@ -2,10 +2,10 @@
 from .errors import ConfigError, NbDistillError, NonFiniteLoss, RunFolderError, TrainingFailed
 from .logger import RunLogger, RunWriter
 from .module import DistillModule
-from .registry import HParam, Method, families, get_method, methods, register
+from .registry import HParam, Method, family_names, get_method, methods, register
 
 __all__ = [
     "ConfigError", "NbDistillError", "NonFiniteLoss", "RunFolderError", "TrainingFailed",
-    "RunLogger", "RunWriter", "DistillModule", "HParam", "Method", "families", "get_method",
+    "RunLogger", "RunWriter", "DistillModule", "HParam", "Method", "family_names", "get_method",
     "methods", "register",
 ]

@@ -110,6 +110,23 @@ class GracefulStop(pl.Callback):
             self.stopped = True
             trainer.should_stop = True
 
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
+        """Record a mid-epoch stop as an unfinished epoch, so resuming finishes that epoch's batches.
+
+        Lightning counts the epoch in which ``should_stop`` was set as completed; the checkpoint is
+        rewritten to say the epoch was started but not completed, which Lightning resumes mid-epoch.
+        """
+        if not self.stopped:
+            return
+        loops = checkpoint.get("loops", {}).get("fit_loop", {})
+        done_in_epoch = loops.get("epoch_loop.batch_progress", {}).get("current", {}).get("completed", 0)
+        if not 0 < done_in_epoch < trainer.num_training_batches:
+            return
+        progress = loops["epoch_progress"]
+        for counter in ("total", "current"):
+            progress[counter]["completed"] = progress[counter]["processed"] = progress[counter]["ready"] - 1
+        checkpoint["epoch"] = progress["current"]["ready"] - 1
+
 
 class ResumeDataOrder(pl.Callback):
     """Makes a resumed run see exactly the batches an uninterrupted run would have seen.

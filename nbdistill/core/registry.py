@@ -127,12 +127,12 @@ def methods(family: str | None = None) -> list[str]:
     names = sorted(_REGISTRY)
     if family is None:
         return names
-    if family not in families():
-        raise ConfigError(f"unknown family {family!r}; known families: {families()}")
+    if family not in family_names():
+        raise ConfigError(f"unknown family {family!r}; known families: {family_names()}")
     return [n for n in names if _REGISTRY[n].family == family]
 
 
-def families() -> list[str]:
+def family_names() -> list[str]:
     _load_families()
     return sorted({m.family for m in _REGISTRY.values()})
 
