@@ -17,7 +17,7 @@ from .registry import get_method
 from .run import Run, open_run
 
 #: What Lightning prints that says nothing to a tutorial's reader.
-_QUIET = (
+QUIET_WARNINGS = (
     ".*does not have many workers.*",
     ".*GPU available but not used.*",
     ".*TPU available but not used.*",
@@ -147,7 +147,7 @@ def fit(
         logger, max_epochs, stop, progress, progress_bar, accelerator, devices, strategy, **(trainer_kwargs or {})
     )
     with warnings.catch_warnings():
-        for pattern in _QUIET:
+        for pattern in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=pattern)
         try:
             trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)

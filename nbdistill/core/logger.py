@@ -194,14 +194,20 @@ class RunLogger(Logger):
         self._writer: RunWriter | None = None
 
     @property
-    def name(self) -> str:
-        return "nbdistill"
-
-    @property
-    def version(self) -> str:
+    def run_id(self) -> str:
         if self._run_id is None:
             self._run_id = new_run_id(self._method or "run")
         return self._run_id
+
+    # Lightning puts checkpoints under ``save_dir/name/version/checkpoints`` and the CLI's config
+    # under ``save_dir``: with an empty name and version both land inside the run folder.
+    @property
+    def name(self) -> str:
+        return ""
+
+    @property
+    def version(self) -> str:
+        return ""
 
     @property
     def root_dir(self) -> str:
@@ -209,15 +215,15 @@ class RunLogger(Logger):
 
     @property
     def save_dir(self) -> str:
-        return str(self._root)
+        return str(self.folder)
 
     @property
     def log_dir(self) -> str:
-        return str(self._root / self.version)
+        return str(self.folder)
 
     @property
     def folder(self) -> Path:
-        return Path(self.log_dir)
+        return self._root / self.run_id
 
     @property
     def checkpoint_path(self) -> Path:
@@ -243,7 +249,7 @@ class RunLogger(Logger):
             info.setdefault("resumed", []).append(time.time())
         else:
             info = {
-                "id": self.version,
+                "id": self.run_id,
                 "family": (self._method or "").split(".")[0] or None,
                 "method": self._method,
                 "hparams": {},

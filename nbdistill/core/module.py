@@ -130,6 +130,9 @@ class DistillModule(pl.LightningModule):
         if not outputs:
             return {}
         t, s, y = (torch.cat(parts) for parts in zip(*outputs))
+        if stage == "val" and self._trainer is not None and self.trainer.world_size > 1:
+            # each process saw its shard of the validation set: measure on all of them
+            t, s, y = (self.all_gather(v.to(self.device)).flatten(0, 1).cpu() for v in (t, s, y))
         return classification_gap(t, s, y, num_classes=s.shape[-1])
 
     def _log_evaluation(self, stage: str) -> dict[str, Any]:
