@@ -1,8 +1,8 @@
-"""The tutorial notebooks the launcher offers.
+"""The tutorial notebooks the launcher offers, with their titles.
 
 A wheel carries them inside the package (``nbdistill/notebooks/``, put there by the build's
-``force-include`` of the repository's ``notebooks/``); an editable install or a source checkout
-reads them from ``notebooks/`` beside the package. Either way :func:`tutorials_dir` finds them.
+``force-include`` of the repository's ``notebooks/``); an editable install reads them from
+``notebooks/`` of the checkout. :func:`nbdistill.tutorials.folder` finds either.
 """
 from __future__ import annotations
 
@@ -11,19 +11,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
+from .. import tutorials
+
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def tutorials_dir() -> Path | None:
-    """Where the tutorial notebooks are: inside the installed package, else in the source checkout."""
-    shipped = PACKAGE_DIR / "notebooks"
-    checkout = PACKAGE_DIR.parent / "notebooks"
-    if any(shipped.glob("*.ipynb")):
-        return shipped
-    if (PACKAGE_DIR.parent / "pyproject.toml").is_file() and any(checkout.glob("*.ipynb")):
-        return checkout
-    return None
+    """Where the tutorial notebooks are, or ``None`` if they are not installed."""
+    try:
+        return tutorials.folder()
+    except FileNotFoundError:
+        return None
 
 
 def notebook_title(path: Path) -> str:
