@@ -4,15 +4,12 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import pytorch_lightning as pl
-import torch
-from torch.utils.data import DataLoader, TensorDataset
 
 from ..core.errors import ConfigError
-from .sampling import EpochSeededSampler
+from .base import ArrayDataModule, standardise, stratified_subset
 
 
-class Digits(pl.LightningDataModule):
+class Digits(ArrayDataModule):
     """The 1 797 digits of ``sklearn.datasets.load_digits``, split, standardised and batched.
 
     Args:
@@ -27,8 +24,6 @@ class Digits(pl.LightningDataModule):
         seed: seed of the shuffling order (a function of seed and epoch, so resumes are exact).
     """
 
-    num_features = 64
-
     def __init__(
         self,
         batch_size: int = 64,
@@ -40,27 +35,23 @@ class Digits(pl.LightningDataModule):
         image: bool = False,
         seed: int = 0,
     ):
-        super().__init__()
+        super().__init__(batch_size=batch_size, seed=seed)
         if not 0 < val_fraction < 1 or not 0 < test_fraction < 1 or val_fraction + test_fraction >= 1:
-            raise ConfigError(f"val_fraction and test_fraction must be in (0, 1) and sum below 1, got {val_fraction}, {test_fraction}")
+            raise ConfigError(
+                f"val_fraction and test_fraction must be in (0, 1) and sum below 1, got {val_fraction}, {test_fraction}"
+            )
         if classes is not None and (len(set(classes)) < 2 or not set(classes) <= set(range(10))):
             raise ConfigError(f"classes must be at least two distinct digits 0-9, got {classes}")
-        self.batch_size = batch_size
         self.split_seed = split_seed
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.n_train = n_train
         self.classes = list(classes) if classes is not None else None
         self.image = image
-        self.seed = seed
         self.num_classes = len(self.classes) if self.classes else 10
         self.input_shape = (1, 8, 8) if image else (64,)
-        self._splits: dict[str, TensorDataset] | None = None
-        self._sampler: EpochSeededSampler | None = None
 
-    def setup(self, stage: str | None = None) -> None:
-        if self._splits is not None:
-            return
+    def load(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 
@@ -72,47 +63,15 @@ class Digits(pl.LightningDataModule):
         val_idx, test_idx = train_test_split(
             rest, test_size=self.test_fraction / held, stratify=y[rest], random_state=self.split_seed
         )
-        mean = x[train_idx].mean(0)
-        std = x[train_idx].std(0)
-        std[std < 1e-6] = 1.0
-        x = (x - mean) / std
+        x_train, x = standardise(x[train_idx], x)
+        splits = {"train": train_idx, "val": val_idx, "test": test_idx}
+        if self.classes is not None:
+            splits = {k: v[np.isin(y[v], self.classes)] for k, v in splits.items()}
         if self.n_train is not None:
-            if not self.num_classes <= self.n_train <= len(train_idx):
-                raise ConfigError(f"n_train must be between {self.num_classes} and {len(train_idx)}, got {self.n_train}")
-        splits = {}
-        for name, part in (("train", train_idx), ("val", val_idx), ("test", test_idx)):
-            if self.classes is not None:
-                part = part[np.isin(y[part], self.classes)]
-            if name == "train" and self.n_train is not None and self.n_train < len(part):
-                part, _ = train_test_split(part, train_size=self.n_train, stratify=y[part], random_state=self.split_seed)
-            labels = y[part]
-            if self.classes is not None:
-                relabel = {digit: i for i, digit in enumerate(self.classes)}
-                labels = np.array([relabel[v] for v in labels])
-            feats = torch.from_numpy(x[part])
-            if self.image:
-                feats = feats.view(-1, 1, 8, 8)
-            splits[name] = TensorDataset(feats, torch.from_numpy(np.asarray(labels)).long())
-        self._splits = splits
-        self._sampler = EpochSeededSampler(len(splits["train"]), self.seed)
-
-    def skip_batches_once(self, batches: int) -> None:
-        """Skip the first ``batches`` batches of the next training pass (an exact mid-epoch resume)."""
-        self.setup()
-        self._sampler.skip_once(batches * self.batch_size)
-
-    def dataset(self, split: str) -> TensorDataset:
-        self.setup()
-        return self._splits[split]
-
-    def train_dataloader(self) -> DataLoader:
-        self.setup()
-        return DataLoader(self._splits["train"], batch_size=self.batch_size, sampler=self._sampler)
-
-    def val_dataloader(self) -> DataLoader:
-        self.setup()
-        return DataLoader(self._splits["val"], batch_size=512)
-
-    def test_dataloader(self) -> DataLoader:
-        self.setup()
-        return DataLoader(self._splits["test"], batch_size=512)
+            if not self.num_classes <= self.n_train <= len(splits["train"]):
+                raise ConfigError(f"n_train must be between {self.num_classes} and {len(splits['train'])}, got {self.n_train}")
+            splits["train"] = stratified_subset(splits["train"], y[splits["train"]], self.n_train, self.split_seed)
+        relabel = np.arange(10) if self.classes is None else np.full(10, -1)
+        if self.classes is not None:
+            relabel[self.classes] = np.arange(len(self.classes))
+        return {name: (x[part], relabel[y[part]]) for name, part in splits.items()}
