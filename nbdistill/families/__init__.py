@@ -1,2 +1,2 @@
 """Every distillation family; importing this package registers their methods."""
-from . import kd  # noqa: F401
+from . import dataset, graph, kd  # noqa: F401

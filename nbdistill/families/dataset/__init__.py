@@ -1,0 +1,1 @@
+"""Dataset distillation: a real training set into a few synthetic examples per class."""
