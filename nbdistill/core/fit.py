@@ -62,6 +62,22 @@ def check_data(module, data: pl.LightningDataModule) -> None:
     module.check_compatibility(batch, getattr(data, "num_classes", None))
 
 
+def use_teacher_cache(module, data: pl.LightningDataModule, enabled: bool = True) -> bool:
+    """Turn the teacher-output cache on where it is exact: a method that allows it, fixed training inputs."""
+    on = (
+        enabled
+        and getattr(module, "supports_teacher_cache", False)
+        and len(getattr(module, "teachers", ())) > 0
+        and hasattr(data, "with_index")
+        and not getattr(data, "augments", True)
+    )
+    if hasattr(data, "with_index"):
+        data.with_index(on)
+    if on:
+        module.cache_teacher_outputs(data.dataset("train").tensors[0])
+    return on
+
+
 def make_trainer(
     logger: RunLogger,
     max_epochs: int,
@@ -113,6 +129,7 @@ def fit(
     devices: int | str = 1,
     strategy: str = "auto",
     raise_on_failure: bool = True,
+    cache_teacher: bool = True,
     trainer_kwargs: dict[str, Any] | None = None,
     **hparams: Any,
 ) -> Run:
@@ -121,6 +138,8 @@ def fit(
     Everything is checked before training: the method name, its hyper-parameters (names, types,
     ranges), and that teacher, student and data fit together. A run that fails while training is
     marked ``failed`` with the reason and :class:`TrainingFailed` is raised (``.run`` holds it).
+    ``cache_teacher`` computes the teacher's outputs on the training set once, when the method
+    allows it and the data is not augmented, so distilling costs about what training alone costs.
     ``resume`` continues a stopped run from its checkpoint, in the same folder; pass the same
     models, data and seed. ``stop_event`` (a ``threading.Event``) stops the run after the current
     batch; the run is then ``stopped`` with a checkpoint.
@@ -129,6 +148,7 @@ def fit(
     pl.seed_everything(seed, verbose=False)
     module = build(method, student, teacher, teachers, **hparams)
     check_data(module, data)
+    use_teacher_cache(module, data, cache_teacher)
 
     ckpt_path = None
     if resume is not None:

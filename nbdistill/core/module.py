@@ -51,6 +51,8 @@ class DistillModule(pl.LightningModule):
         self.lr = lr
         self.weight_decay = weight_decay
         self.last_terms: dict[str, torch.Tensor] = {}
+        self._teacher_cache: torch.Tensor | None = None
+        self._cached_batch: tuple[torch.Tensor, torch.Tensor] | None = None
         self._eval_outputs: dict[str, list[tuple[torch.Tensor, ...]]] = {}
 
     # -- teachers -------------------------------------------------------------------------------
@@ -66,9 +68,27 @@ class DistillModule(pl.LightningModule):
 
     @torch.no_grad()
     def teacher_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """The teachers' logits on ``x`` (their mean when there are several)."""
+        """The teachers' logits on ``x`` (their mean when there are several).
+
+        When the teacher cache is on and ``x`` is the current training batch's input tensor itself,
+        the logits computed once for the whole training split are returned instead.
+        """
+        cached = self._cached_batch
+        if cached is not None and x is cached[0]:
+            return cached[1]
         outs = [t(x) for t in self.teachers]
         return outs[0] if len(outs) == 1 else torch.stack(outs).mean(0)
+
+    #: Whether a method reads the teacher only through ``teacher_logits(batch inputs)``, so that
+    #: the teacher's outputs on a deterministic training set can be computed once and reused.
+    supports_teacher_cache: bool = False
+
+    @torch.no_grad()
+    def cache_teacher_outputs(self, inputs: torch.Tensor, batch_size: int = 1024) -> None:
+        """Compute the teachers' logits on every training input once (see :meth:`teacher_logits`)."""
+        self._cached_batch = None
+        parts = [self.teacher_logits(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)]
+        self._teacher_cache = torch.cat(parts)
 
     def student_logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.student(x)
@@ -77,6 +97,13 @@ class DistillModule(pl.LightningModule):
     def loss_terms(self, batch: Any) -> dict[str, torch.Tensor]:
         """Named loss terms of one batch; the total to minimise under ``"loss"``."""
         raise NotImplementedError
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        cache = self._teacher_cache
+        if cache is not None and isinstance(batch, (list, tuple)) and len(batch) > 2:
+            if cache.device != batch[0].device:
+                self._teacher_cache = cache = cache.to(batch[0].device)
+            self._cached_batch = (batch[0], cache[batch[-1]])
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         terms = self.loss_terms(batch)

@@ -59,9 +59,19 @@ class ArrayDataModule(pl.LightningDataModule):
             raise ConfigError(f"unknown split {split!r}; use one of {sorted(self._splits)}")
         return self._splits[split]
 
+    #: Data modules that augment their training inputs set this, which turns the teacher cache off.
+    augments: bool = False
+
+    def with_index(self, on: bool = True) -> None:
+        """Training batches become ``(x, y, index)``: the teacher cache looks its outputs up by index."""
+        self._with_index = on
+
     def train_dataloader(self) -> DataLoader:
         self.setup()
-        return DataLoader(self._splits["train"], batch_size=self.batch_size, sampler=self._sampler)
+        train = self._splits["train"]
+        if getattr(self, "_with_index", False):
+            train = TensorDataset(*train.tensors, torch.arange(len(train)))
+        return DataLoader(train, batch_size=self.batch_size, sampler=self._sampler)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.dataset("val"), batch_size=self.eval_batch_size)

@@ -23,6 +23,8 @@ GAP_VIEWS = ("losses", "gap", "per_class_gap")
 class HintonKD(DistillModule):
     """Hinton KD: α·CE + (1 − α)·T²·KL(p_t^T ‖ p_s^T) (Hinton, Vinyals & Dean, 2015)."""
 
+    supports_teacher_cache = True
+
     def __init__(
         self,
         student: nn.Module,
