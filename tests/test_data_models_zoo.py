@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+import torch
+
+import nbdistill as nd
+from nbdistill.zoo import make_teachers
+
+
+def test_digits_split_is_seeded_stratified_and_standardised():
+    a, b = nd.data.Digits(split_seed=0), nd.data.Digits(split_seed=0)
+    xa, ya = a.dataset("train").tensors
+    assert torch.equal(xa, b.dataset("train").tensors[0])
+    sizes = [len(a.dataset(s)) for s in ("train", "val", "test")]
+    assert sum(sizes) == 1797 and sizes[0] == 1078
+    assert torch.allclose(xa.mean(0), torch.zeros(64), atol=1e-5)
+    std = xa.std(0, unbiased=False)
+    assert torch.all((std - 1).abs() < 1e-4) or torch.all((std < 1e-6) | ((std - 1).abs() < 1e-4))
+    counts = torch.bincount(ya, minlength=10).float()
+    assert counts.min() / counts.max() > 0.9
+    other = nd.data.Digits(split_seed=1).dataset("train").tensors[0]
+    assert not torch.equal(xa, other)
+
+
+def test_digits_options():
+    few = nd.data.Digits(n_train=50)
+    assert torch.bincount(few.dataset("train").tensors[1]).tolist() == [5] * 10
+    # standardised with the statistics of the full training part, so the zoo teachers still apply
+    full_x = nd.data.Digits().dataset("val").tensors[0]
+    assert torch.equal(few.dataset("val").tensors[0], full_x)
+    sub = nd.data.Digits(classes=[7, 3])
+    ys = sub.dataset("test").tensors[1]
+    assert set(ys.tolist()) == {0, 1} and sub.num_classes == 2
+    assert nd.data.Digits(image=True).dataset("train").tensors[0].shape[1:] == (1, 8, 8)
+    with pytest.raises(nd.ConfigError, match="n_train must be between 10 and 1078"):
+        nd.data.Digits(n_train=5).setup()
+    with pytest.raises(nd.ConfigError, match="at least two distinct digits"):
+        nd.data.Digits(classes=[3])
+
+
+def test_epoch_seeded_order_and_skip():
+    s = nd.data.EpochSeededSampler(10, seed=4)
+    s.set_epoch(2)
+    order = list(s)
+    assert sorted(order) == list(range(10)) and list(s) == order
+    s.skip_once(4)
+    assert list(s) == order[4:] and list(s) == order
+    s.set_epoch(3)
+    assert list(s) != order
+
+
+def test_mnist1d_is_generated_locally():
+    data = nd.data.MNIST1D(num_samples=500)
+    x, y = data.dataset("train").tensors
+    assert x.shape[1:] == (1, 40) and set(y.tolist()) <= set(range(10))
+    assert len(data.dataset("train")) + len(data.dataset("val")) == 400 and len(data.dataset("test")) == 100
+
+
+def test_models_shapes_and_errors():
+    assert nd.models.MLP(64, [8], 10)(torch.zeros(3, 64)).shape == (3, 10)
+    assert nd.models.ConvNet((1, 8, 8), 10)(torch.zeros(3, 64)).shape == (3, 10)
+    with pytest.raises(ValueError, match="expects 64 input features, got 32"):
+        nd.models.MLP(64, [8], 10)(torch.zeros(3, 32))
+    with pytest.raises(ValueError, match="expects inputs of shape"):
+        nd.models.ConvNet((1, 8, 8), 10)(torch.zeros(3, 1, 9, 9))
+
+
+@pytest.mark.parametrize("name", nd.zoo.names())
+def test_shipped_teacher_accuracy_matches_its_record(name):
+    teacher = nd.zoo.teacher(name)
+    meta = nd.zoo.info(name)
+    spec = nd.zoo.specs.SPECS[name]
+    data_kwargs = {k: v for k, v in meta["data"].items() if k != "class"}
+    data_cls = getattr(nd.data, meta["data"].get("class", "Digits"))
+    x, y = data_cls(**data_kwargs).dataset("test").tensors
+    with torch.no_grad():
+        acc = (teacher(x).argmax(-1) == y).float().mean().item()
+    assert acc == pytest.approx(meta["test_acc"], abs=1e-6)
+    assert not teacher.training and spec.description
+
+
+def test_unknown_teacher():
+    with pytest.raises(nd.ConfigError, match="unknown teacher 'nope'"):
+        nd.zoo.teacher("nope")
+
+
+@pytest.mark.slow
+def test_teacher_script_is_deterministic():
+    spec = nd.zoo.specs.SPECS["digits-mlp"]
+    model, meta = make_teachers.train(spec)
+    shipped = torch.load(make_teachers.CHECKPOINTS / "digits-mlp.pt", weights_only=True)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, shipped["state_dict"][key], rtol=1e-4, atol=1e-5)
+    assert meta["test_acc"] == pytest.approx(shipped["meta"]["test_acc"], abs=1e-6)
