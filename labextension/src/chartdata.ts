@@ -121,7 +121,8 @@ export function histogramBars(event: HistogramEvent): Bars {
 
 /**
  * Scatter series of the points events of one name at one step: `y` of each event (named by its
- * label) and every extra numeric array (`teacher`, `student`, …) as a series of its own.
+ * label, else by the event's name) and every extra numeric array (`teacher`, `student`, …) as a
+ * series of its own.
  */
 export function pointsSeries(events: PointsEvent[]): Series[] {
   const out: Series[] = [];
@@ -131,7 +132,7 @@ export function pointsSeries(events: PointsEvent[]): Series[] {
       .filter(p => Number.isFinite(p.x));
   for (const event of events) {
     const prefix = event.label ? `${event.label} ` : '';
-    out.push({ label: event.label ?? 'y', data: zip(event.x, event.y) });
+    out.push({ label: event.label ?? event.name.split('/').pop() ?? 'y', data: zip(event.x, event.y) });
     for (const [key, values] of Object.entries(event.extra)) {
       out.push({ label: prefix + key, data: zip(event.x, values) });
     }

@@ -11,6 +11,7 @@ import {
   Legend,
   LinearScale,
   LineController,
+  LogarithmicScale,
   LineElement,
   PointElement,
   ScatterController,
@@ -27,6 +28,7 @@ Chart.register(
   LinearScale,
   LineController,
   LineElement,
+  LogarithmicScale,
   PointElement,
   ScatterController,
   Tooltip
@@ -262,6 +264,11 @@ export class Sparkline {
   }
 
   update(values: number[], color: string = PALETTE[0]): void {
+    // A loss that falls by orders of magnitude shows its later trend only on a log scale.
+    const positive = values.length > 1 && values.every(v => v > 0);
+    const log = positive && Math.max(...values) / Math.min(...values) > 20;
+    this.chart.options.scales = { x: { display: false }, y: { display: false, type: log ? 'logarithmic' : 'linear' } };
+    this.node.dataset.scale = log ? 'log' : 'linear';
     this.chart.data.labels = values.map((_, i) => i);
     const dataset = this.chart.data.datasets[0];
     dataset.data = values;

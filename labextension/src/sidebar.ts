@@ -216,7 +216,8 @@ export class RunsSidebar extends Widget {
       ? `${running} running · ${reply.runs.length} run${reply.runs.length === 1 ? '' : 's'}`
       : '';
     this.renderEmpty(reply.runs.length === 0);
-    this.footer.textContent = reply.root;
+    // Marks keep the leading "/" in place under the right-to-left ellipsis (it cuts the start).
+    this.footer.textContent = `\u200e${reply.root}\u200e`;
     this.footer.title = `Runs root (NBDISTILL_RUNS): ${reply.root}`;
   }
 

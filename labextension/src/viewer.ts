@@ -16,7 +16,8 @@ import {
   groupScalars,
   groupSeries,
   histogramBars,
-  pointsSeries
+  pointsSeries,
+  shortName
 } from './chartdata';
 import { BarChart, LineChart, ScatterChart } from './charts';
 import { RunEventStore } from './events';
@@ -65,6 +66,32 @@ function getOrCreate<T extends { node: HTMLElement }>(map: Keyed<T>, key: string
     grid.appendChild(item.node);
   }
   return item;
+}
+
+/** The values of scalars logged once, as a table. */
+class ValuesCard {
+  readonly node = el('div', 'jp-nbdistill-card jp-nbdistill-values');
+  private readonly caption = el('div', 'jp-nbdistill-card-title');
+  private readonly table = el('table', 'jp-nbdistill-table');
+
+  constructor(private readonly title: string) {
+    this.node.append(this.caption, this.table);
+  }
+
+  update(rows: [string, number][], step?: number): void {
+    this.caption.textContent = step === undefined ? this.title : `${this.title} (step ${step})`;
+    this.table.replaceChildren(
+      ...rows.map(([name, value]) => {
+        const tr = el('tr');
+        tr.append(el('th', '', name), el('td', '', formatValue(value)));
+        return tr;
+      })
+    );
+  }
+
+  dispose(): void {
+    this.node.remove();
+  }
 }
 
 class ImageCard {
@@ -126,6 +153,7 @@ export class RunViewer extends Widget {
   private readonly tables = section('Tables');
   private readonly plot = section('Static plot (as run.plot() draws it)');
   private readonly lineCharts = new Map<string, LineChart>();
+  private readonly valueCards = new Map<string, ValuesCard>();
   private readonly barCharts = new Map<string, BarChart>();
   private readonly scatterCharts = new Map<string, ScatterChart>();
   private readonly imageCards = new Map<string, ImageCard>();
@@ -283,11 +311,23 @@ export class RunViewer extends Widget {
   private renderCharts(): void {
     const store = this.store;
     const groups = groupScalars(store.scalars.keys());
-    for (const group of groups) {
-      const chart = getOrCreate(this.lineCharts, group.key, this.scalars.grid, () => new LineChart(group.title));
-      chart.node.dataset.group = group.key;
-      chart.update(groupSeries(store, group));
-    }
+    groups.forEach((group, order) => {
+      const once = group.names.every(name => (store.scalars.get(name)?.values.length ?? 0) <= 1);
+      // A group measured once (e.g. `test/*` at the end) reads better as numbers than as dots.
+      const stale = once ? this.lineCharts : this.valueCards;
+      stale.get(group.key)?.dispose();
+      stale.delete(group.key);
+      const card = once
+        ? getOrCreate(this.valueCards, group.key, this.scalars.grid, () => new ValuesCard(group.title))
+        : getOrCreate(this.lineCharts, group.key, this.scalars.grid, () => new LineChart(group.title));
+      card.node.dataset.group = group.key;
+      card.node.style.order = String(order);
+      if (card instanceof ValuesCard) {
+        card.update(group.names.map(name => [shortName(name, group.key), store.last(name) ?? NaN]), store.scalars.get(group.names[0])?.steps[0]);
+      } else {
+        card.update(groupSeries(store, group));
+      }
+    });
     this.scalars.node.hidden = groups.length === 0;
 
     for (const [name, event] of store.histograms) {

@@ -89,7 +89,7 @@ describe('pointsSeries', () => {
     epoch: 0,
     time: 0,
     kind: 'points',
-    name: 'p',
+    name: 'val/per_class_gap',
     x: [0, 1, NaN],
     y: [1, NaN, 3],
     label,
@@ -98,7 +98,7 @@ describe('pointsSeries', () => {
 
   it('gives y and each extra array as series, dropping non-finite x', () => {
     expect(pointsSeries([pts(undefined, { teacher: [5, 6, 7] })])).toEqual([
-      { label: 'y', data: [{ x: 0, y: 1 }, { x: 1, y: null }] },
+      { label: 'per_class_gap', data: [{ x: 0, y: 1 }, { x: 1, y: null }] },
       { label: 'teacher', data: [{ x: 0, y: 5 }, { x: 1, y: 6 }] }
     ]);
   });
