@@ -37,7 +37,10 @@ def train(spec: TeacherSpec) -> tuple[torch.nn.Module, dict]:
         model.train()
         for x, y in data.train_dataloader():
             opt.zero_grad()
-            F.cross_entropy(model(x), y).backward()
+            loss = F.cross_entropy(model(x), y)
+            if spec.balance_weight:
+                loss = loss + spec.balance_weight * model.balance_loss
+            loss.backward()
             opt.step()
     meta = {
         "name": spec.name,

@@ -6,7 +6,7 @@ from typing import Callable
 
 from torch import nn
 
-from ..models import MLP, ConvNet
+from ..models import MLP, ConvNet, MoEMLP
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class TeacherSpec:
     lr: float = 1e-3
     batch_size: int = 64
     seed: int = 0
+    #: weight of the model's ``balance_loss`` (mixture-of-experts load balancing) added to the CE
+    balance_weight: float = 0.0
 
 
 SPECS = {
@@ -32,5 +34,12 @@ SPECS = {
         lambda: ConvNet((1, 8, 8), 10, width=32, depth=2),
         "ConvNet (2 blocks of 32 channels) trained on the training part of Digits(split_seed=0, image=True)",
         data_kwargs={"image": True},
+    ),
+    "digits-moe": TeacherSpec(
+        "digits-moe",
+        lambda: MoEMLP(64, hidden=64, num_experts=4, expert_hidden=64, out_features=10, top_k=1),
+        "Mixture-of-experts MLP (stem 64-64, 4 experts 64-64-64 routed top-1, head 64-10) trained with "
+        "Switch load balancing on the training part of Digits(split_seed=0)",
+        balance_weight=0.05,
     ),
 }
