@@ -83,6 +83,12 @@ function applyTheme(chart: Chart): void {
   }
 }
 
+/** 1, 2 and 5 times a power of ten: the ticks a log axis labels. */
+function isRoundOnLog(v: number): boolean {
+  const mantissa = v / Math.pow(10, Math.floor(Math.log10(v)));
+  return [1, 2, 5].some(m => Math.abs(mantissa - m) < 1e-6);
+}
+
 function countPoints(series: { data: unknown[] }[]): number {
   return series.reduce((n, s) => n + s.data.length, 0);
 }
@@ -172,6 +178,17 @@ export class LineChart extends ChartCard {
   }
 
   update(series: Series[]): void {
+    // Losses that fall by orders of magnitude read better on a log scale (as the Python views draw them).
+    const ys = series.flatMap(s => s.data.map(p => p.y)).filter((y): y is number => y !== null);
+    const log = ys.length > 1 && ys.every(y => y > 0) && Math.max(...ys) / Math.min(...ys) > 50;
+    const y = this.chart.options.scales!.y!;
+    if ((y.type === 'logarithmic') !== log) {
+      this.chart.options.scales!.y = {
+        type: log ? 'logarithmic' : 'linear',
+        ticks: { callback: v => (!log || isRoundOnLog(Number(v)) ? formatValue(Number(v)) : '') }
+      };
+    }
+    this.node.dataset.scale = log ? 'log' : 'linear';
     syncDatasets(this.chart, series, (s, i) => ({
       borderColor: PALETTE[i % PALETTE.length],
       backgroundColor: PALETTE[i % PALETTE.length],
