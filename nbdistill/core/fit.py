@@ -60,6 +60,9 @@ def check_data(module, data: pl.LightningDataModule) -> None:
     except StopIteration:
         raise ConfigError("the training data is empty") from None
     module.check_compatibility(batch, getattr(data, "num_classes", None))
+    whole = getattr(module, "check_data", None)
+    if callable(whole):  # a method that reads the whole data set (dataset distillation) checks it here
+        whole(data)
 
 
 def use_teacher_cache(module, data: pl.LightningDataModule, enabled: bool = True) -> bool:

@@ -1,0 +1,171 @@
+"""``dataset.cda``: squeeze, recover (from batch-norm statistics, with a crop curriculum), relabel."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...core.errors import ConfigError
+from ...core.module import freeze
+from ...core.registry import HParam, register
+from .augment import random_resized_crop
+from .evaluate import EvalSettings, train_on
+from .losses import bn_statistics_loss
+from .module import COMMON, DatasetDistillModule
+from .nets import has_batch_norm
+from .schedules import cda_min_crop
+
+
+class BatchStatistics:
+    """Forward hooks recording, at the input of every batch-norm layer, the batch's per-channel
+    mean and (biased) variance (SRe²L's ``BNFeatureHook``), during :meth:`forward` only."""
+
+    def __init__(self, net: nn.Module):
+        self.net = net
+        self.layers = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self.means: list[torch.Tensor] = []
+        self.variances: list[torch.Tensor] = []
+        self.active = False
+        self.handles = [m.register_forward_hook(self._record) for m in self.layers]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's output on ``x``, recording the statistics of this pass."""
+        self.means, self.variances, self.active = [], [], True
+        try:
+            return self.net(x)
+        finally:
+            self.active = False
+
+    def _record(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if not self.active:
+            return
+        x = inputs[0]
+        dims = [d for d in range(x.dim()) if d != 1]
+        self.means.append(x.mean(dims))
+        self.variances.append(x.var(dims, unbiased=False))
+
+    def loss(self, first_multiplier: float) -> torch.Tensor:
+        """:func:`.losses.bn_statistics_loss` of the last :meth:`forward`."""
+        return bn_statistics_loss(
+            self.means, self.variances, [m.running_mean for m in self.layers], [m.running_var for m in self.layers], first_multiplier
+        )
+
+
+@register(
+    "dataset.cda",
+    hparams=[
+        *COMMON,
+        HParam("init", str, "noise", choices=("noise", "real"), help="start from noise (the paper) or real images"),
+        HParam("lr", float, 0.25, 1e-4, 100.0, log=True, help="Adam learning rate of the images (cosine decay to 0)"),
+        HParam("r_bn", float, 0.01, 0.0, 100.0, log=False, help="weight of the batch-norm statistic loss"),
+        HParam("first_bn_multiplier", float, 10.0, 0.0, 100.0, help="extra weight of the first BN layer"),
+        HParam("milestone", float, 0.5, 0.0, 1.0, help="fraction of the iterations over which the crops shrink"),
+        HParam("crop_schedule", str, "cosine", choices=("cosine", "linear", "step"), help="shape of the crop curriculum"),
+        HParam("jitter", int, 1, 0, 64, help="random shift (pixels, circular) of each crop"),
+        HParam("squeeze_epochs", int, 30, 1, 1000, help="epochs of the BN teacher trained when none is given"),
+        HParam("relabel", bool, True, help="evaluate with the teacher's soft labels on each batch (SRe²L's relabel)"),
+    ],
+    views=("losses", "crop_curriculum", "distilled_accuracy", "synthetic_images"),
+    needs_teacher=False,
+)
+class CDA(DatasetDistillModule):
+    r"""CDA: SRe²L's recover step with a curriculum of crops (Yin & Shen, "Dataset Distillation via
+    Curriculum Data Synthesis in Large Data Era", TMLR 2024; after Yin, Xing & Shen, "Squeeze,
+    Recover and Relabel", NeurIPS 2023).
+
+    1. *Squeeze*: a network with batch norm trained on the real data — ``teacher`` when given,
+       otherwise a copy of ``student`` (which then must have batch norm) trained ``squeeze_epochs``.
+    2. *Recover*: the images, in ``ipc`` batches of one image per class, minimise
+       :math:`\mathrm{CE}(f(\tilde x), y) + r_{bn}\sum_l m_l(\|\mu_l - \mu_l^{BN}\|_2 + \|\sigma^2_l - \sigma^{2,BN}_l\|_2)`
+       on random resized crops of themselves (:func:`.losses.bn_statistics_loss`), with Adam
+       (β = 0.5, 0.9) and a cosine learning rate. The crops' smallest scale follows the curriculum
+       :func:`.schedules.cda_min_crop`: whole images first, small crops later (easy to hard); the
+       crop is shifted by up to ``jitter`` pixels. After each step the pixels are clipped to the
+       range of the real data (the official code clips to the valid image range).
+    3. *Relabel*: with ``relabel``, the evaluation network learns the teacher's soft predictions
+       on each augmented batch.
+    """
+
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module | None = None,
+        ipc: int = 10,
+        init: str = "noise",
+        augment: bool = True,
+        eval_epochs: int = 300,
+        lr: float = 0.25,
+        weight_decay: float = 0.0,
+        r_bn: float = 0.01,
+        first_bn_multiplier: float = 10.0,
+        milestone: float = 0.5,
+        crop_schedule: str = "cosine",
+        jitter: int = 1,
+        squeeze_epochs: int = 30,
+        relabel: bool = True,
+    ):
+        super().__init__(student, teacher, ipc, init, augment, eval_epochs, lr, weight_decay)
+        self.save_hyperparameters(ignore=["student", "teacher"])
+        self.r_bn = r_bn
+        self.first_bn_multiplier = first_bn_multiplier
+        self.milestone = milestone
+        self.crop_schedule = crop_schedule
+        self.jitter = jitter
+        self.squeeze_epochs = squeeze_epochs
+        self.relabel = relabel
+        self._stats: BatchStatistics | None = None
+
+    inits = ("noise", "real")
+
+    def check_compatibility(self, batch: Any, num_classes: int | None = None) -> None:
+        super().check_compatibility(batch, num_classes)
+        source = self.teacher if self.teacher is not None else self.student
+        if not has_batch_norm(source):
+            who = "the teacher" if self.teacher is not None else "the student (squeezed into a teacher, as no teacher was given)"
+            raise ConfigError(
+                f"dataset.cda recovers images from batch-norm statistics but {who} has no batch norm; "
+                "pass a teacher with BatchNorm layers or a student such as nd.models.ConvNet(norm='batch')"
+            )
+
+    def prepare(self) -> None:
+        if self.teacher is None:
+            settings = EvalSettings(epochs=self.squeeze_epochs, augment=self.augment)
+            with torch.random.fork_rng(devices=[]):
+                net = train_on(self.student, self.real.x, self.real.y, settings, seed=self.seed)
+            self.teachers.append(freeze(net))
+        self._stats = BatchStatistics(self.teacher)
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam([self.images], lr=self.lr, betas=(0.5, 0.9), weight_decay=self.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        cosine = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total)))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": cosine, "interval": "step"}}
+
+    def min_crop(self) -> float:
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        return cda_min_crop(self.global_step / total, self.milestone, self.crop_schedule)
+
+    def loss_terms(self, batch: Any) -> dict[str, torch.Tensor]:
+        g = self.step_generator()
+        min_crop = self.min_crop()
+        self.log("dd/min_crop", min_crop, on_step=True, on_epoch=False)
+        targets = torch.arange(self.num_classes, device=self.device)
+        ce = bn = self.images.new_zeros(())
+        for j in range(self.ipc):
+            x = random_resized_crop(self.images[j::self.ipc], min_crop, int(torch.randint(2**31 - 1, (1,), generator=g)))
+            if self.jitter:
+                shifts = [int(s) for s in torch.randint(0, self.jitter + 1, (2,), generator=g)]
+                x = torch.roll(x, shifts=shifts, dims=(2, 3))
+            ce = ce + F.cross_entropy(self._stats.forward(x), targets)
+            bn = bn + self._stats.loss(self.first_bn_multiplier)
+        return {"loss": ce + self.r_bn * bn, "ce": ce, "bn": bn}
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        with torch.no_grad():
+            self.images.clamp_(float(self.real.x.min()), float(self.real.x.max()))
+
+    def relabel_teacher(self) -> nn.Module | None:
+        return self.teacher if self.relabel else None
