@@ -1,12 +1,14 @@
 """Views: pure functions that draw run events on matplotlib Axes.
 
 The same view draws in the live panel, in ``Run.plot()`` and in the tests. Every view takes an
-``Axes`` and an :class:`~nbdistill.core.run.EventLog` (or several, to overlay runs) and returns
-the Axes. Views never call pyplot, so they are safe in background threads.
+``Axes`` and an :class:`~nbdistill.core.run.EventLog` (:func:`compare` takes several, to overlay
+runs) and returns the Axes. Views draw from an empty or partial log without error ("waiting for
+data…") and never call pyplot, so they are safe in background threads and worker processes.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import math
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -14,36 +16,68 @@ from matplotlib.figure import Figure
 
 from ..core.run import EventLog
 
+#: Most points a line is drawn with: a redraw costs the same at step 100 and at step 100 000.
 MAX_POINTS = 400
+TITLE_SIZE = 10
+LABEL_SIZE = 9
+LEGEND_SIZE = 8
 
 
 def decimate(steps, values, max_points: int = MAX_POINTS):
-    """At most ``max_points`` points: bin means of long series, so a redraw costs the same at any length."""
+    """At most ``max_points`` points: bin means of long series (NaN-aware), first and last step kept."""
     steps, values = np.asarray(steps, float), np.asarray(values, float)
     if len(steps) <= max_points:
         return steps, values
     bins = np.array_split(np.arange(len(steps)), max_points)
-    return np.array([steps[b].mean() for b in bins]), np.array([values[b].mean() for b in bins])
+    xs = np.array([steps[b].mean() for b in bins])
+    xs[0], xs[-1] = steps[0], steps[-1]
+    with np.errstate(all="ignore"):
+        ys = np.array([_nanmean(values[b]) for b in bins])
+    return xs, ys
+
+
+def _nanmean(v: np.ndarray) -> float:
+    finite = v[np.isfinite(v)]
+    return float(finite.mean()) if len(finite) else float("nan")
+
+
+def _finite(values) -> np.ndarray:
+    v = np.asarray(values, float)
+    return v[np.isfinite(v)]
 
 
 def _empty(ax: Axes, title: str, message: str = "waiting for data…") -> Axes:
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=TITLE_SIZE)
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="0.5")
+    ax.set_xticks([])
+    ax.set_yticks([])
     return ax
 
 
+def _style(ax: Axes, title: str, xlabel: str = "step", ylabel: str | None = None) -> None:
+    ax.set_title(title, fontsize=TITLE_SIZE)
+    ax.set_xlabel(xlabel, fontsize=LABEL_SIZE)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=LABEL_SIZE)
+    ax.tick_params(labelsize=LABEL_SIZE - 1)
+    ax.grid(alpha=0.3)
+
+
 def losses(ax: Axes, log: EventLog) -> Axes:
-    """Training loss terms (``train/*``) against the step."""
+    """Training loss terms (``train/*``) against the step; log scale once they span two decades."""
     names = sorted(n for n in log.names("scalar") if n.startswith("train/"))
     if not names:
         return _empty(ax, "training loss")
+    everything = []
     for name in names:
         steps, values = decimate(*log.scalars(name))
-        ax.plot(steps, values, label=name.split("/", 1)[1], lw=1.4 if name == "train/loss" else 1.0)
-    ax.set_title("training loss", fontsize=10)
-    ax.set_xlabel("step")
-    ax.legend(fontsize=8, loc="upper right")
-    ax.grid(alpha=0.3)
+        everything.append(_finite(values))
+        ax.plot(steps, values, label=name.split("/", 1)[1], lw=1.6 if name == "train/loss" else 1.0)
+    finite = np.concatenate(everything)
+    if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 100:
+        ax.set_yscale("log")
+    _style(ax, "training loss")
+    ax.legend(fontsize=LEGEND_SIZE, loc="best", framealpha=0.85)
     return ax
 
 
@@ -55,42 +89,77 @@ def gap(ax: Axes, log: EventLog, stage: str = "val") -> Axes:
     teacher = log.scalars(f"{stage}/teacher_acc")
     agreement = log.scalars(f"{stage}/agreement")
     if teacher[0]:
-        ax.plot(*teacher, color="tab:gray", ls="--", label="teacher acc")
-    ax.plot(*student, color="tab:blue", marker=".", label="student acc")
+        ax.plot(*teacher, color="tab:gray", ls="--", label="teacher")
+    ax.plot(*student, color="tab:blue", marker=".", label="student")
     if agreement[0]:
         ax.plot(*agreement, color="tab:green", marker=".", label="agreement")
-    ax.set_ylim(min(0.5, min(student[1]) - 0.05), 1.01)
-    ax.set_xlabel("step")
-    ax.set_title(f"teacher–student gap ({stage})", fontsize=10)
-    ax.grid(alpha=0.3)
+    shown = _finite(student[1] + agreement[1])
+    low = min(0.5, float(shown.min()) - 0.05) if len(shown) else 0.0
+    ax.set_ylim(max(low, 0.0), 1.01)
+    _style(ax, f"teacher–student gap ({stage})", ylabel="accuracy")
     kl = log.scalars(f"{stage}/kl")
     handles, labels = ax.get_legend_handles_labels()
     if kl[0]:
         ax2 = ax.twinx()
-        (line,) = ax2.plot(*kl, color="tab:red", lw=1, label="KL(t‖s)")
-        ax2.set_ylabel("KL", color="tab:red", fontsize=8)
-        ax2.tick_params(axis="y", labelcolor="tab:red", labelsize=8)
+        (line,) = ax2.plot(*kl, color="tab:red", lw=1, label="KL")
+        ax2.set_ylabel("KL(t‖s)", color="tab:red", fontsize=LABEL_SIZE)
+        ax2.tick_params(axis="y", labelcolor="tab:red", labelsize=LABEL_SIZE - 1)
+        finite_kl = _finite(kl[1])
+        if len(finite_kl):
+            ax2.set_ylim(0, max(float(finite_kl.max()) * 1.1, 1e-3))
         handles.append(line)
-        labels.append("KL(t‖s)")
-    ax.legend(handles, labels, fontsize=8, loc="lower right")
+        labels.append("KL")
+    ax.legend(
+        handles, labels, fontsize=LEGEND_SIZE, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+        ncol=len(labels), frameon=False, handlelength=1.5, columnspacing=1.0,
+    )
     return ax
 
 
 def per_class_gap(ax: Axes, log: EventLog) -> Axes:
     """Per-class teacher − student accuracy of the latest evaluation (test if present, else val)."""
-    event = log.last("test/per_class_gap") or log.last("val/per_class_gap")
+    event = _last_points(log, "test/per_class_gap") or _last_points(log, "val/per_class_gap")
     if event is None:
         return _empty(ax, "per-class gap")
     x = np.asarray(event["x"])
     y = np.asarray(event["y"], dtype=float)
-    colors = ["tab:red" if v > 0 else "tab:green" for v in y]
-    ax.bar(x, y, color=colors)
+    colors = ["0.7" if not math.isfinite(v) else "tab:red" if v > 0 else "tab:green" for v in y]
+    ax.bar(x, np.nan_to_num(y), color=colors)
     ax.axhline(0, color="0.3", lw=0.8)
     ax.set_xticks(x)
-    ax.set_xlabel("class")
-    ax.set_ylabel("teacher − student acc")
-    ax.set_title(f"per-class gap ({event['name'].split('/')[0]})", fontsize=10)
+    stage = event["name"].split("/")[0]
+    mean = _finite(y)
+    xlabel = f"class (mean gap {mean.mean():+.3f})" if len(mean) else "class"
+    _style(ax, f"per-class gap ({stage}, step {event.get('step', '?')})", xlabel=xlabel, ylabel="teacher − student acc")
+    ax.grid(False)
     ax.grid(alpha=0.3, axis="y")
+    return ax
+
+
+def _last_points(log: EventLog, name: str) -> dict | None:
+    for event in reversed(log.of(name)):
+        if event.get("kind") == "points" and "x" in event and "y" in event:
+            return event
+    return None
+
+
+def compare(ax: Axes, logs: Mapping[str, EventLog], name: str = "val/student_acc") -> Axes:
+    """Scalar ``name`` of several runs overlaid, one line per label (e.g. KD against student-only).
+
+    The legend gives each run's last value, so the comparison reads without hovering.
+    """
+    drawn = 0
+    for label, log in logs.items():
+        steps, values = decimate(*log.scalars(name))
+        if not len(steps):
+            continue
+        last = values[-1]
+        ax.plot(steps, values, lw=1.4, marker="." if len(steps) <= 60 else None, label=f"{label} ({last:.3g})")
+        drawn += 1
+    if not drawn:
+        return _empty(ax, name, "no data yet" if logs else "no runs to compare")
+    _style(ax, name, ylabel=name.split("/")[-1])
+    ax.legend(fontsize=LEGEND_SIZE, loc="best", framealpha=0.85)
     return ax
 
 
@@ -110,8 +179,19 @@ def views_for(method: str) -> tuple[str, ...]:
         return ("losses",)
 
 
-def draw_run(log: EventLog, method: str, views: Iterable[str] | None = None, title: str | None = None, fig: Figure | None = None) -> Figure:
-    """Draw ``views`` (default: the method's) side by side on a Figure (made without pyplot)."""
+def draw_run(
+    log: EventLog,
+    method: str,
+    views: Iterable[str] | None = None,
+    title: str | None = None,
+    fig: Figure | None = None,
+    tight: bool = True,
+) -> Figure:
+    """Draw ``views`` (default: the method's) side by side on a Figure (made without pyplot).
+
+    ``fig`` is cleared and reused when given (the live panel keeps one Figure for a whole run).
+    ``tight=False`` skips ``tight_layout`` (a third of a redraw's cost; the panel reuses margins).
+    """
     names = tuple(views) if views is not None else views_for(method)
     unknown = [v for v in names if v not in VIEWS]
     if unknown:
@@ -124,6 +204,19 @@ def draw_run(log: EventLog, method: str, views: Iterable[str] | None = None, tit
     for ax, name in zip(axes, names):
         VIEWS[name](ax, log)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=TITLE_SIZE)
+    if tight:
+        fig.tight_layout()
+    return fig
+
+
+def draw_compare(logs: Mapping[str, EventLog], names: Iterable[str] = ("val/student_acc",), title: str | None = None) -> Figure:
+    """:func:`compare` for each scalar of ``names``, side by side on a Figure (made without pyplot)."""
+    names = tuple(names)
+    fig = Figure(figsize=(4.6 * len(names), 3.4))
+    for ax, name in zip(fig.subplots(1, len(names), squeeze=False)[0], names):
+        compare(ax, logs, name)
+    if title:
+        fig.suptitle(title, fontsize=TITLE_SIZE)
     fig.tight_layout()
     return fig

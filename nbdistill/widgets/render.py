@@ -1,0 +1,322 @@
+"""Draw a run's views to PNG bytes in a worker process, off the training process's GIL.
+
+Matplotlib holds the GIL while it draws (50–150 ms for the three KD views on a laptop CPU), and a
+training loop of small models is mostly Python itself: drawing in a thread of the kernel slows
+training by about the share of time spent drawing (a 2 Hz redraw thread cost 10–40 % of the
+samples/s here). So the live panel hands each redraw to a small worker process that imports only
+matplotlib and the views (the core ones and the family view modules the run's views come from,
+without the package ``__init__`` files: no torch, so it starts in about a second and uses ~70 MB), keeps its own
+copy of the run's events, and answers with a PNG. The worker runs at a lower CPU priority, so
+with few cores it yields to training. Should it fail to start or die, drawing falls back to the
+calling thread and the panel throttles itself by the measured cost (see :attr:`Renderer.last_cost`).
+
+Protocol on the worker's stdin/stdout: frames of a 4-byte big-endian length and a payload. The
+parent sends JSON ``{"op": "reset", "method", "views", "modules", "figsize", "dpi"}`` and
+``{"op": "draw", "events": [new events], "title"}``; the worker answers each draw with one byte
+(``P``: PNG follows; ``E``: a view raised, its traceback follows; ``I``: a view module would not
+import, so the parent draws locally) and a frame.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, BinaryIO, Sequence
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ..core.run import EventLog
+from .views import draw_run
+
+#: Seconds a draw may take in the worker before it is judged hung and replaced by local drawing
+#: (the first answer also waits for the worker to start; generous, for machines under heavy load).
+DRAW_TIMEOUT = 120.0
+FIRST_TIMEOUT = 300.0
+
+# Loads nbdistill.core.run and nbdistill.widgets.views without running the package __init__
+# files, which import torch and Lightning (10 s and 400 MB for a process that only draws).
+_BOOTSTRAP = """
+import sys, types, os
+pkg = sys.argv[1]
+for name in ("nbdistill", "nbdistill.core", "nbdistill.widgets"):
+    module = types.ModuleType(name)
+    module.__path__ = [os.path.join(pkg, *name.split(".")[1:])]
+    sys.modules[name] = module
+from nbdistill.widgets.render import serve
+serve()
+"""
+
+
+class RenderError(RuntimeError):
+    """A view raised while drawing; the message carries the worker's traceback."""
+
+
+class WorkerUnavailable(OSError):
+    """The worker cannot draw these views (a view module failed to import there): draw locally."""
+
+
+#: Margins are recomputed (``tight_layout``, a third of a draw) on every this many draws of a figure.
+RELAYOUT_EVERY = 4
+_MARGINS = ("left", "right", "bottom", "top", "wspace", "hspace")
+
+
+def render_png(log: EventLog, method: str, views: Sequence[str] | None, title: str | None, fig: Figure, dpi: int) -> bytes:
+    """Draw ``views`` of ``log`` on ``fig`` (cleared) and return the PNG bytes.
+
+    A figure drawn again and again (the live panel's) reuses the margins ``tight_layout`` found
+    on an earlier draw, recomputing them every :data:`RELAYOUT_EVERY` draws and whenever a new
+    series appears (a new legend entry or a view leaving "waiting for data").
+    """
+    count = getattr(fig, "_nbdistill_draws", 0)
+    margins = getattr(fig, "_nbdistill_margins", None)
+    series = len(log.names())
+    tight = margins is None or count % RELAYOUT_EVERY == 0 or series != getattr(fig, "_nbdistill_series", None)
+    draw_run(log, method, views=views, title=title, fig=fig, tight=tight)
+    if tight:
+        fig._nbdistill_margins = {k: getattr(fig.subplotpars, k) for k in _MARGINS}
+        fig._nbdistill_series = series
+    else:
+        fig.subplots_adjust(**margins)
+    fig._nbdistill_draws = count + 1
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def new_figure(figsize: tuple[float, float], dpi: int) -> Figure:
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+class Renderer:
+    """Draws the views of one run at a time to PNG bytes, in a worker process when it can.
+
+    Call :meth:`reset` when a run starts, then :meth:`draw` with the run's append-only list of
+    events: only the events not yet sent travel to the worker. Thread-safe (one draw at a time).
+    """
+
+    def __init__(self, figsize: tuple[float, float] = (11.0, 3.6), dpi: int = 100, process: bool = True):
+        self.figsize = tuple(figsize)
+        self.dpi = int(dpi)
+        self.method = ""
+        self.views: tuple[str, ...] | None = None
+        #: Seconds the last draw held the calling thread (the whole draw when drawing locally).
+        self.last_cost = 0.0
+        #: Why the worker is not used, when it is not.
+        self.fallback_reason: str | None = None if process else "process=False"
+        self._lock = threading.Lock()
+        self._sent = 0
+        self._proc: subprocess.Popen | None = None
+        self._answered = False
+        self._local_log = EventLog()
+        self._local_fig: Figure | None = None
+        if process:
+            self._spawn()
+
+    @property
+    def in_process(self) -> bool:
+        """True when drawing happens in the calling thread (no worker)."""
+        return self._proc is None
+
+    def _spawn(self) -> None:
+        package = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _BOOTSTRAP, package],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=env,
+                close_fds=True,
+            )
+        except OSError as exc:
+            self._use_local(f"worker did not start: {exc}")
+
+    def reset(self, method: str, views: Sequence[str] | None = None) -> None:
+        """Start drawing a new run of ``method`` (its views unless ``views`` is given)."""
+        with self._lock:
+            self.method = method
+            self.views = tuple(views) if views is not None else None
+            self._sent = 0
+            self._local_log = EventLog()
+            if self._proc is not None:
+                try:
+                    self._send({
+                        "op": "reset", "method": method, "views": self.views, "modules": view_modules(self.views),
+                        "figsize": self.figsize, "dpi": self.dpi,
+                    })
+                except OSError as exc:
+                    self._use_local(f"worker died: {exc}")
+
+    def draw(self, events: list[dict], title: str | None = None) -> bytes:
+        """PNG of the views of ``events`` (the run's events so far, an append-only list)."""
+        with self._lock:
+            start = time.perf_counter()
+            end = len(events)
+            new = events[self._sent:end]
+            self._sent = end
+            self._local_log.extend(new)  # kept so that a dead worker can be replaced at once
+            if self._proc is not None:
+                try:
+                    return self._draw_remote(new, title)
+                except (OSError, EOFError, TimeoutError) as exc:
+                    self._use_local(f"worker failed: {exc}")
+                finally:
+                    self.last_cost = time.perf_counter() - start
+            png = render_png(self._local_log, self.method, self.views, title, self._figure(), self.dpi)
+            self.last_cost = time.perf_counter() - start
+            return png
+
+    def placeholder(self, method: str, views: Sequence[str] | None = None, title: str | None = None) -> bytes:
+        """PNG of the empty views of ``method`` (drawn in the calling thread; no run needed)."""
+        return render_png(EventLog(), method, views, title, new_figure(self.figsize, self.dpi), self.dpi)
+
+    def close(self) -> None:
+        """Stop the worker (it also exits by itself when this process ends)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()  # it holds nothing worth a clean exit
+            proc.wait()
+
+    # -- internals --------------------------------------------------------------------------------
+    def _figure(self) -> Figure:
+        if self._local_fig is None:
+            self._local_fig = new_figure(self.figsize, self.dpi)
+        return self._local_fig
+
+    def _use_local(self, reason: str) -> None:
+        """Switch to drawing in the calling thread (the local log already holds every sent event)."""
+        self.fallback_reason = reason
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        data = json.dumps(message, default=_jsonable, allow_nan=True).encode()
+        self._proc.stdin.write(struct.pack(">I", len(data)) + data)
+        self._proc.stdin.flush()
+
+    def _draw_remote(self, new: list[dict], title: str | None) -> bytes:
+        self._send({"op": "draw", "events": new, "title": title})
+        kind = _read_exact(self._proc.stdout, 1, DRAW_TIMEOUT if self._answered else FIRST_TIMEOUT)
+        self._answered = True
+        (size,) = struct.unpack(">I", _read_exact(self._proc.stdout, 4, DRAW_TIMEOUT))
+        payload = _read_exact(self._proc.stdout, size, DRAW_TIMEOUT)
+        if kind == b"E":
+            raise RenderError(payload.decode(errors="replace"))
+        if kind == b"I":
+            raise WorkerUnavailable(payload.decode(errors="replace").strip().splitlines()[-1])
+        return payload
+
+
+def view_modules(views: Sequence[str] | None) -> list[str]:
+    """Modules that registered ``views`` (family view modules add to ``VIEWS`` when imported)."""
+    from .views import VIEWS
+
+    return sorted({VIEWS[v].__module__ for v in views or () if v in VIEWS} - {__name__.rsplit(".", 1)[0] + ".views"})
+
+
+def _import_light(name: str) -> None:
+    """Import module ``name`` without running its parent packages' ``__init__`` (which import torch)."""
+    import importlib
+    import types
+
+    parts = name.split(".")
+    for i in range(1, len(parts)):
+        package = ".".join(parts[:i])
+        if package not in sys.modules:
+            module = types.ModuleType(package)
+            parent = sys.modules[".".join(parts[: i - 1])].__path__[0] if i > 1 else None
+            module.__path__ = [os.path.join(parent, parts[i - 1])] if parent else []
+            sys.modules[package] = module
+    importlib.import_module(name)
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return repr(obj)
+
+
+def _read_exact(stream: BinaryIO, size: int, timeout: float) -> bytes:
+    """``size`` bytes from a pipe; EOFError if it closes, TimeoutError if nothing comes for ``timeout`` s."""
+    chunks, left = [], size
+    while left:
+        if os.name == "posix":
+            import select
+
+            ready, _, _ = select.select([stream], [], [], timeout)
+            if not ready:
+                raise TimeoutError(f"no answer from the drawing worker in {timeout:.0f} s")
+        chunk = os.read(stream.fileno(), left)
+        if not chunk:
+            raise EOFError("the drawing worker closed its output")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frame(stream: BinaryIO) -> dict | None:
+    head = stream.read(4)
+    if len(head) < 4:
+        return None
+    (size,) = struct.unpack(">I", head)
+    return json.loads(stream.read(size))
+
+
+def serve() -> None:
+    """The worker's loop: read frames from stdin, answer draws on stdout, exit at end of input."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print in a view must not corrupt the answers
+    try:
+        os.nice(5)
+    except (AttributeError, OSError):
+        pass
+    inp = sys.stdin.buffer
+    log, method, views = EventLog(), "", None
+    figsize, dpi = (11.0, 3.6), 100
+    fig: Figure | None = None
+    unavailable: bytes | None = None
+    while True:
+        message = _read_frame(inp)
+        if message is None:
+            return
+        if message["op"] == "reset":
+            log, method = EventLog(), message["method"]
+            views = message.get("views")
+            figsize, dpi = tuple(message.get("figsize") or figsize), int(message.get("dpi") or dpi)
+            fig = new_figure(figsize, dpi)
+            unavailable = None
+            for name in message.get("modules") or ():
+                try:
+                    _import_light(name)
+                except Exception:
+                    import traceback
+
+                    unavailable = traceback.format_exc()[-4000:].encode()
+            continue
+        log.extend(message.get("events") or [])
+        if unavailable is not None:
+            out.write(b"I" + struct.pack(">I", len(unavailable)) + unavailable)
+            out.flush()
+            continue
+        try:
+            if fig is None:
+                fig = new_figure(figsize, dpi)
+            kind, payload = b"P", render_png(log, method, views, message.get("title"), fig, dpi)
+        except Exception:
+            import traceback
+
+            kind, payload = b"E", traceback.format_exc()[-4000:].encode()
+        out.write(kind + struct.pack(">I", len(payload)) + payload)
+        out.flush()
