@@ -122,3 +122,10 @@ def test_example_config_runs_from_the_cli(method, tmp_path, runs_root):
     (folder,) = list(runs_root.iterdir())
     info = json.loads((folder / "run.json").read_text())
     assert info["status"] == "finished" and info["method"] == method
+
+
+def test_dkd_warmup_ramps_from_the_first_epoch():
+    teacher, student, _ = _setting("kd.dkd")
+    module = nd.build("kd.dkd", student, teacher, warmup=4)
+    assert module.current_epoch == 0 and module.warmup_factor() == 0.25
+    assert nd.build("kd.dkd", student, teacher, warmup=0).warmup_factor() == 1.0

@@ -1,4 +1,4 @@
-r"""Knowledge-distillation losses: pure functions, tensors in, scalar tensor out."""
+r"""Knowledge-distillation losses: pure functions, tensors in, tensors out (the formula and the paper in each docstring)."""
 from __future__ import annotations
 
 import math
