@@ -69,15 +69,26 @@ def test_png_is_written(demo):
     assert png.stat().st_size > 10_000
 
 
-def test_quick_shrinks_seeds_and_epochs(tmp_path, monkeypatch):
+def test_quick_shrinks_seeds_and_epochs_and_trains_on_one_thread(monkeypatch):
+    import torch
+
     import nbdistill.demo as demo_module
 
     calls = []
-    monkeypatch.setattr(demo_module, "fit_one", lambda method, seed, teacher, epochs, runs_root: calls.append((method, seed, epochs)) or _FakeRun(method))
+
+    def fake_fit_one(method, seed, teacher, epochs, runs_root):
+        calls.append((method, seed, epochs, torch.get_num_threads()))
+        return _FakeRun(method)
+
+    monkeypatch.setattr(demo_module, "fit_one", fake_fit_one)
+    before = torch.get_num_threads()
     result = run_demo(seeds=5, quick=True, out_png=None, progress=False)
-    assert {seed for _, seed, _ in calls} == {0, 1}
-    assert {epochs for _, _, epochs in calls} == {demo_module.QUICK["epochs"]}
+    assert {seed for _, seed, _, _ in calls} == {0, 1}
+    assert {epochs for _, _, epochs, _ in calls} == {demo_module.QUICK["epochs"]}
+    assert {threads for *_, threads in calls} == {1}
+    assert torch.get_num_threads() == before
     assert result["png"] is None and result["seeds"] == 2
+    assert result["wins"] == {"student_acc": 2, "agreement": 2, "ties": 0}
 
 
 class _FakeRun:
