@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..data import Digits
+from ..data import MNIST1D, Digits
+from ..families.kd.mtard import pgd_attack
 from .specs import SPECS, TeacherSpec
 
 CHECKPOINTS = Path(__file__).parent / "checkpoints"
@@ -28,14 +29,17 @@ def accuracy(model: torch.nn.Module, dataset) -> float:
 def train(spec: TeacherSpec) -> tuple[torch.nn.Module, dict]:
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(spec.seed)
-    data = Digits(batch_size=spec.batch_size, split_seed=0, seed=spec.seed, **spec.data_kwargs)
+    data, fixed = make_data(spec)
     data.setup()
     model = spec.build()
     opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    box = _box(data) if spec.adversarial else None
     for epoch in range(spec.epochs):
         data._sampler.set_epoch(epoch)
         model.train()
         for x, y in data.train_dataloader():
+            if spec.adversarial:  # Madry et al.'s adversarial training: fit the PGD inputs
+                x = pgd_attack(model, x, y, random_start="normal", lower=box[0], upper=box[1], **spec.adversarial)
             opt.zero_grad()
             loss = F.cross_entropy(model(x), y)
             if spec.balance_weight:
@@ -45,7 +49,7 @@ def train(spec: TeacherSpec) -> tuple[torch.nn.Module, dict]:
     meta = {
         "name": spec.name,
         "description": spec.description,
-        "data": {"class": "Digits", "split_seed": 0, **spec.data_kwargs},
+        "data": {"class": spec.data_class, **fixed, **spec.data_kwargs},
         "epochs": spec.epochs,
         "lr": spec.lr,
         "seed": spec.seed,
@@ -53,7 +57,30 @@ def train(spec: TeacherSpec) -> tuple[torch.nn.Module, dict]:
         "test_acc": accuracy(model, data.dataset("test")),
         "torch": str(torch.__version__),
     }
+    if spec.adversarial:
+        meta["adversarial"] = dict(spec.adversarial)
+        meta["test_pgd20_acc"] = pgd_accuracy(model, data.dataset("test"), spec.adversarial["epsilon"], box)
     return model, meta
+
+
+def make_data(spec: TeacherSpec):
+    """The spec's data module (Digits with ``split_seed=0``, or MNIST1D) and the fixed arguments used."""
+    fixed = {"split_seed": 0} if spec.data_class == "Digits" else {}
+    classes = {"Digits": Digits, "MNIST1D": MNIST1D}
+    return classes[spec.data_class](batch_size=spec.batch_size, seed=spec.seed, **fixed, **spec.data_kwargs), fixed
+
+
+def _box(data) -> tuple[torch.Tensor, torch.Tensor]:
+    x = data.dataset("train").tensors[0]
+    return x.min(0).values, x.max(0).values
+
+
+def pgd_accuracy(model: torch.nn.Module, dataset, epsilon: float, box, steps: int = 20) -> float:
+    """Accuracy under PGD-``steps`` (step ε/8, uniform start from a generator seeded 0)."""
+    x, y = dataset.tensors
+    g = torch.Generator().manual_seed(0)
+    adv = pgd_attack(model, x, y, epsilon, epsilon / 8, steps, "uniform", box[0], box[1], generator=g)
+    return accuracy(model, torch.utils.data.TensorDataset(adv, y))
 
 
 def main(names: list[str]) -> None:

@@ -7,6 +7,7 @@ from typing import Callable
 from torch import nn
 
 from ..models import MLP, ConvNet, MoEMLP
+from ..models.signal import ConvTransformer1D
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,10 @@ class TeacherSpec:
     seed: int = 0
     #: weight of the model's ``balance_loss`` (mixture-of-experts load balancing) added to the CE
     balance_weight: float = 0.0
+    #: the data module class: ``"Digits"`` (always ``split_seed=0``) or ``"MNIST1D"``
+    data_class: str = "Digits"
+    #: PGD adversarial training (``epsilon``, ``step_size``, ``steps``) when not ``None``
+    adversarial: dict | None = None
 
 
 SPECS = {
@@ -41,5 +46,22 @@ SPECS = {
         "Mixture-of-experts MLP (stem 64-64, 4 experts 64-64-64 routed top-1, head 64-10) trained with "
         "Switch load balancing on the training part of Digits(split_seed=0)",
         balance_weight=0.05,
+    ),
+    "digits-mlp-robust": TeacherSpec(
+        "digits-mlp-robust",
+        lambda: MLP(64, [256, 128], 10),
+        "MLP 64-256-128-10 adversarially trained (PGD-10, L∞ ε = 0.5 in standardised feature units, step 0.125, "
+        "inputs kept in the training features' range) on the training part of Digits(split_seed=0)",
+        adversarial={"epsilon": 0.5, "step_size": 0.125, "steps": 10},
+    ),
+    "mnist1d-convtransformer": TeacherSpec(
+        "mnist1d-convtransformer",
+        lambda: ConvTransformer1D((1, 40), 10, width=32, depth=2, heads=4),
+        "Convolution-transformer (conv stem, 2 blocks of width 32 with convolutional Q/K/V projections) "
+        "trained on the training part of MNIST1D(num_samples=5000, data_seed=42)",
+        data_class="MNIST1D",
+        epochs=40,
+        lr=3e-3,
+        batch_size=100,
     ),
 }

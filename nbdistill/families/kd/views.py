@@ -1,0 +1,231 @@
+"""Views of the knowledge-distillation family, registered in :data:`nbdistill.widgets.views.VIEWS`.
+
+Each is a pure function ``view(ax, log) -> ax`` drawing run events (see :mod:`nbdistill.widgets.views`):
+
+- ``gap_overlay``: validation student accuracy, agreement and the teacher's accuracy over
+  training; give it a mapping ``{label: EventLog}`` to overlay several runs.
+- ``agreement_matrix``: teacher prediction (rows) against student prediction (columns), from the
+  ``test`` or latest ``val`` ``agreement_matrix`` table.
+- ``efficiency``: teacher and student on a roofline drawn from the machine's measured peak.
+- ``comparison``: the comparison table (mean ± std over seeds, gap closed, time per epoch).
+- ``robustness`` and ``mtard_balance`` (kd.mtard), ``generations`` (kd.self_gt).
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import numpy as np
+from matplotlib.axes import Axes
+
+from ...core.run import EventLog
+from ...widgets.views import VIEWS, decimate
+
+TITLE = 10
+SMALL = 8
+
+
+def _empty(ax: Axes, title: str, message: str = "waiting for data…") -> Axes:
+    ax.set_title(title, fontsize=TITLE)
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="0.5")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def _style(ax: Axes, title: str, xlabel: str = "step", ylabel: str | None = None) -> None:
+    ax.set_title(title, fontsize=TITLE)
+    ax.set_xlabel(xlabel, fontsize=SMALL + 1)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=SMALL + 1)
+    ax.tick_params(labelsize=SMALL)
+    ax.grid(alpha=0.3)
+
+
+def _last_table(log: EventLog, *names: str) -> dict | None:
+    for name in names:
+        for event in reversed(log.of(name)):
+            if event.get("kind") == "table" and event.get("rows") is not None:
+                return event
+    return None
+
+
+def gap_overlay(ax: Axes, logs: EventLog | Mapping[str, EventLog], stage: str = "val") -> Axes:
+    """Student accuracy (solid) and agreement (dotted) of each run over training; the teacher's
+    accuracy dashed. One ``EventLog`` draws one run; ``{label: EventLog}`` overlays runs."""
+    if isinstance(logs, EventLog):
+        logs = {"student": logs}
+    title = f"teacher–student gap over training ({stage})"
+    drawn, teacher_acc, colors = 0, [], iter(f"C{i}" for i in range(100))
+    for label, log in logs.items():
+        steps, acc = log.scalars(f"{stage}/student_acc")
+        if not steps:
+            continue
+        color = next(colors)
+        xs, ys = decimate(steps, acc)
+        ax.plot(xs, ys, color=color, lw=1.4, label=f"{label} ({acc[-1]:.3f})")
+        a_steps, agreement = log.scalars(f"{stage}/agreement")
+        if a_steps:
+            ax.plot(*decimate(a_steps, agreement), color=color, lw=1.0, ls=":")
+        t = log.last_value(f"{stage}/teacher_acc")
+        if t is not None:
+            teacher_acc.append(t)
+        drawn += 1
+    if not drawn:
+        return _empty(ax, title, "no data yet" if logs else "no runs to compare")
+    if teacher_acc:
+        ax.axhline(float(np.mean(teacher_acc)), color="0.3", ls="--", lw=1.0, label=f"teacher ({np.mean(teacher_acc):.3f})")
+    _style(ax, title, ylabel="accuracy (dotted: agreement)")
+    ax.legend(fontsize=SMALL, loc="lower right", framealpha=0.85)
+    return ax
+
+
+def agreement_matrix(ax: Axes, log: EventLog) -> Axes:
+    """Row-normalised counts of (teacher prediction, student prediction), diagonal = agreement."""
+    event = _last_table(log, "test/agreement_matrix", "val/agreement_matrix")
+    if event is None:
+        return _empty(ax, "teacher vs student predictions")
+    counts = np.asarray(event["rows"], dtype=float)
+    share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    n = len(counts)
+    if n <= 12:
+        for i in range(n):
+            for j in range(n):
+                if counts[i, j]:
+                    ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=SMALL - 1,
+                            color="white" if share[i, j] > 0.6 else "0.2")
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.tick_params(labelsize=SMALL)
+    ax.set_xlabel("student prediction", fontsize=SMALL + 1)
+    ax.set_ylabel("teacher prediction", fontsize=SMALL + 1)
+    agree = np.trace(counts) / max(counts.sum(), 1)
+    stage = event["name"].split("/")[0]
+    ax.set_title(f"teacher vs student ({stage}, agreement {agree:.3f})", fontsize=TITLE)
+    return ax
+
+
+def efficiency(ax: Axes, log: EventLog) -> Axes:
+    """Models at (arithmetic intensity, achieved FLOP/s) under the roofline min(peak, I·bandwidth)."""
+    event = _last_table(log, "efficiency")
+    if event is None:
+        return _empty(ax, "efficiency (roofline)")
+    cols = event["columns"]
+    rows = [dict(zip(cols, r)) for r in event["rows"]]
+    peak, bandwidth = float(event["peak_flops"]), float(event["bandwidth"])
+    ridge = peak / bandwidth
+    xs = np.array([r["intensity"] for r in rows], float)
+    lo, hi = min(xs.min(), ridge) / 10, max(xs.max(), ridge) * 10
+    grid = np.logspace(np.log10(lo), np.log10(hi), 200)
+    ax.loglog(grid, np.minimum(peak, grid * bandwidth), color="0.3", lw=1.2)
+    ax.text(grid[-1], peak, f"peak {peak / 1e9:.1f} GFLOP/s ", ha="right", va="bottom", fontsize=SMALL)
+    ax.text(lo * 1.2, lo * 1.2 * bandwidth, f" {bandwidth / 1e9:.1f} GB/s", ha="left", va="bottom", fontsize=SMALL, rotation=30)
+    for i, r in enumerate(rows):
+        ax.scatter(r["intensity"], r["achieved_flops"], color=f"C{i}", zorder=3)
+        ax.annotate(
+            f"{r['model']}: {r['params']:,} params, {r['flops_per_sample'] / 1e3:.1f} kFLOP,\n"
+            f"{r['bytes_per_sample'] / 1e3:.1f} kB/sample, {r['latency_ms']:.2f} ms/batch",
+            (r["intensity"], r["achieved_flops"]), textcoords="offset points", xytext=(5, -14 - 10 * i), fontsize=SMALL - 1, color=f"C{i}",
+        )
+    _style(ax, f"efficiency (roofline, batch {event.get('batch_size', '?')})", xlabel="arithmetic intensity (FLOP/byte)", ylabel="FLOP/s")
+    return ax
+
+
+def comparison(ax: Axes, log: EventLog) -> Axes:
+    """Student accuracy mean ± std per method (bars), annotated with gap closed and s/epoch; the
+    teacher and the student trained alone as reference lines."""
+    event = _last_table(log, "comparison")
+    if event is None:
+        return _empty(ax, "comparison")
+    rows = [dict(zip(event["columns"], r)) for r in event["rows"]]
+    teacher = next((r for r in rows if r["method"] == "teacher"), None)
+    methods = [r for r in rows if r["method"] != "teacher"]
+    y = np.arange(len(methods))[::-1]
+    means = np.array([r["student_acc_mean"] for r in methods], float)
+    stds = np.nan_to_num(np.array([r["student_acc_std"] for r in methods], float))
+    colors = ["0.6" if r["method"] == "kd.student_only" else "tab:blue" for r in methods]
+    ax.barh(y, means, xerr=stds, color=colors, alpha=0.85, error_kw={"lw": 1})
+    low = max(0.0, float(np.min(means - stds)) - 0.05)
+    high = max(float(np.max(means + stds)), teacher["student_acc_mean"] if teacher else 0) + 0.04
+    for yi, r in zip(y, methods):
+        closed = r["gap_closed"]
+        note = f" {'—' if not math.isfinite(closed) else f'{100 * closed:+.0f}%'} gap, {r['seconds_per_epoch']:.2f}s/ep"
+        ax.text(low + 0.002, yi, note, va="center", fontsize=SMALL - 1, color="white" if r["method"] != "kd.student_only" else "0.1")
+    if teacher:
+        ax.axvline(teacher["student_acc_mean"], color="0.2", ls="--", lw=1, label=f"teacher {teacher['student_acc_mean']:.3f}")
+        ax.legend(fontsize=SMALL, loc="lower right")
+    ax.set_yticks(y)
+    ax.set_yticklabels([r["method"] for r in methods], fontsize=SMALL)
+    ax.set_xlim(low, min(1.0, high) + 0.005)
+    seeds = max((r.get("seeds") or 0) for r in methods)
+    _style(ax, f"student test accuracy, mean ± std over {seeds} seeds", xlabel="accuracy")
+    return ax
+
+
+def robustness(ax: Axes, log: EventLog, stage: str = "val") -> Axes:
+    """kd.mtard: the student's clean and PGD accuracy over training; the teachers' as reference."""
+    clean = log.scalars(f"{stage}/student_acc")
+    pgd = log.scalars(f"{stage}/student_pgd_acc")
+    if not pgd[0]:
+        return _empty(ax, "clean and PGD accuracy")
+    ax.plot(*clean, color="tab:blue", marker=".", label=f"student clean ({clean[1][-1]:.3f})")
+    ax.plot(*pgd, color="tab:red", marker=".", label=f"student PGD ({pgd[1][-1]:.3f})")
+    for name, color, ls in (("robust_teacher_pgd_acc", "tab:red", "--"), ("clean_teacher_pgd_acc", "tab:orange", ":")):
+        value = log.last_value(f"{stage}/{name}")
+        if value is not None:
+            ax.axhline(value, color=color, ls=ls, lw=1, label=f"{name.replace('_acc', '').replace('_', ' ')} ({value:.3f})")
+    ax.set_ylim(0, 1.01)
+    _style(ax, f"clean and PGD accuracy ({stage})", ylabel="accuracy")
+    ax.legend(fontsize=SMALL - 1, loc="lower right", framealpha=0.85)
+    return ax
+
+
+def mtard_balance(ax: Axes, log: EventLog) -> Axes:
+    """kd.mtard: the loss weights w_adv, w_nat (left) and teacher temperatures τ_adv, τ_nat (right)."""
+    w_adv = log.scalars("mtard/w_adv")
+    if not w_adv[0]:
+        return _empty(ax, "MTARD balance")
+    ax.plot(*decimate(*w_adv), color="tab:red", label="w_adv")
+    ax.plot(*decimate(*log.scalars("mtard/w_nat")), color="tab:blue", label="w_nat")
+    ax.set_ylim(0, 1)
+    _style(ax, "MTARD weights and temperatures", ylabel="weight")
+    ax2 = ax.twinx()
+    ax2.plot(*decimate(*log.scalars("mtard/tau_adv")), color="tab:red", ls="--", label="τ_adv")
+    ax2.plot(*decimate(*log.scalars("mtard/tau_nat")), color="tab:blue", ls="--", label="τ_nat")
+    ax2.set_ylabel("temperature (dashed)", fontsize=SMALL + 1)
+    ax2.tick_params(labelsize=SMALL)
+    handles = ax.get_legend_handles_labels()
+    handles2 = ax2.get_legend_handles_labels()
+    ax.legend(handles[0] + handles2[0], handles[1] + handles2[1], fontsize=SMALL, loc="center right", ncol=2)
+    return ax
+
+
+def generations(ax: Axes, log: EventLog) -> Axes:
+    """kd.self_gt: validation accuracy at the end of each self-distillation generation."""
+    event = None
+    for e in reversed(log.of("self_gt/generation_acc")):
+        if e.get("kind") == "points":
+            event = e
+            break
+    if event is None:
+        return _empty(ax, "self-distillation generations")
+    ax.plot(event["x"], event["y"], marker="o", color="tab:purple")
+    ax.set_xticks(event["x"])
+    _style(ax, f"accuracy per generation (α = {event.get('alpha', '?')})", xlabel="generation", ylabel="val accuracy")
+    return ax
+
+
+KD_VIEWS = {
+    "gap_overlay": gap_overlay,
+    "agreement_matrix": agreement_matrix,
+    "efficiency": efficiency,
+    "comparison": comparison,
+    "robustness": robustness,
+    "mtard_balance": mtard_balance,
+    "generations": generations,
+}
+VIEWS.update(KD_VIEWS)
+
+#: The views to add to every KD method's panel (beside ``losses``, ``gap``, ``per_class_gap``).
+KD_GAP_VIEWS = ("agreement_matrix",)
