@@ -152,7 +152,14 @@ const common = {
 };
 
 export class LineChart extends ChartCard {
-  constructor(title: string) {
+  /**
+   * @param autoLog switch the y axis to a log scale when the values span orders of magnitude
+   *   (for losses, as the Python views draw them; not for accuracies).
+   */
+  constructor(
+    title: string,
+    private readonly autoLog = false
+  ) {
     super(title, 'jp-nbdistill-line');
   }
 
@@ -178,9 +185,8 @@ export class LineChart extends ChartCard {
   }
 
   update(series: Series[]): void {
-    // Losses that fall by orders of magnitude read better on a log scale (as the Python views draw them).
     const ys = series.flatMap(s => s.data.map(p => p.y)).filter((y): y is number => y !== null);
-    const log = ys.length > 1 && ys.every(y => y > 0) && Math.max(...ys) / Math.min(...ys) > 50;
+    const log = this.autoLog && ys.length > 1 && ys.every(y => y > 0) && Math.max(...ys) / Math.min(...ys) > 50;
     const y = this.chart.options.scales!.y!;
     if ((y.type === 'logarithmic') !== log) {
       this.chart.options.scales!.y = {

@@ -319,7 +319,7 @@ export class RunViewer extends Widget {
       stale.delete(group.key);
       const card = once
         ? getOrCreate(this.valueCards, group.key, this.scalars.grid, () => new ValuesCard(group.title))
-        : getOrCreate(this.lineCharts, group.key, this.scalars.grid, () => new LineChart(group.title));
+        : getOrCreate(this.lineCharts, group.key, this.scalars.grid, () => new LineChart(group.title, group.key === 'train'));
       card.node.dataset.group = group.key;
       card.node.style.order = String(order);
       if (card instanceof ValuesCard) {
