@@ -23,22 +23,9 @@ SIDEBAR = "#nbdistill-runs"
 VIEWER = ".jp-nbdistill-viewer"
 
 
-def lab_url(server, path: str) -> str:
-    return f"{server.url.rstrip('/')}/{path.lstrip('/')}" + ("&" if "?" in path else "?") + f"token={server.token}"
-
-
 def open_lab(page, server, path="lab?reset"):
-    page.set_viewport_size({"width": 1400, "height": 900})
-    page.goto(lab_url(server, path))
+    page.goto(server.lab_url(path))
     page.wait_for_selector(".jp-LauncherCard, .jp-Notebook", timeout=90_000)
-    dismiss_toasts(page)
-
-
-def dismiss_toasts(page):
-    """Answer JupyterLab's "get notified about news?" toast so it does not cover the screenshots."""
-    no = page.locator(".jp-toast-button:has-text('No'), .Toastify__toast button:has-text('No')")
-    if no.count():
-        no.first.click()
 
 
 def show_sidebar(page):
