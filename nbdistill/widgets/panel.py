@@ -43,7 +43,7 @@ LOCAL_DUTY = 0.05
 #: Longest share of wall time the drawing worker may be busy (it shares the CPU cores with training).
 WORKER_DUTY = 0.5
 FIGSIZE = (11.0, 3.6)
-CONTROL_WIDTH = "360px"
+CONTROL_WIDTH = "340px"
 DESCRIPTION_WIDTH = "120px"
 STATUS_COLORS = {"idle": "#666", "running": "#1f6feb", "finished": "#1a7f37", "stopped": "#9a6700", "failed": "#cf222e"}
 
@@ -329,9 +329,11 @@ class Panel:
         self._method_dropdown = W.Dropdown(options=names, value=method, description="method", layout=wide, style=style)
         self._summary = W.HTML(layout=W.Layout(margin="0 0 0 12px"))
         self._hparam_box = W.GridBox(
-            layout=W.Layout(grid_template_columns=f"repeat(auto-fill, minmax({CONTROL_WIDTH}, 1fr))", grid_gap="2px 16px")
+            layout=W.Layout(grid_template_columns=f"repeat(auto-fill, {CONTROL_WIDTH})", grid_gap="2px 12px")
         )
-        self._epochs = W.BoundedIntText(value=max_epochs, min=1, max=100_000, description="max epochs", layout=wide, style=style)
+        self._epochs = W.BoundedIntText(
+            value=max_epochs, min=1, max=100_000, description="max epochs", layout=W.Layout(width="230px"), style=style
+        )
         self._start_button = W.Button(description="Start", icon="play", button_style="success", tooltip="train a fresh copy of the student")
         self._stop_button = W.Button(description="Stop", icon="stop", button_style="danger", disabled=True, tooltip="stop after the current batch (the run keeps a checkpoint)")
         self._bar = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="280px"))

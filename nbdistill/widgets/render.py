@@ -6,9 +6,10 @@ training by about the share of time spent drawing (a 2 Hz redraw thread cost 10â
 samples/s here). So the live panel hands each redraw to a small worker process that imports only
 matplotlib and the views (the core ones and the family view modules the run's views come from,
 without the package ``__init__`` files: no torch, so it starts in about a second and uses ~70 MB), keeps its own
-copy of the run's events, and answers with a PNG. The worker runs at a lower CPU priority, so
-with few cores it yields to training. Should it fail to start or die, drawing falls back to the
-calling thread and the panel throttles itself by the measured cost (see :attr:`Renderer.last_cost`).
+copy of the run's events, and answers with a PNG. It runs at normal priority: a lowered one
+starved it on a loaded machine (a 25 s start-up, one frame in 15 s); the panel instead bounds how
+busy it keeps the worker. Should it fail to start or die, drawing falls back to the calling thread
+and the panel throttles itself by the measured cost (see :attr:`Renderer.last_cost`).
 
 Protocol on the worker's stdin/stdout: frames of a 4-byte big-endian length and a payload. The
 parent sends JSON ``{"op": "reset", "method", "views", "modules", "figsize", "dpi"}`` and
@@ -278,10 +279,6 @@ def serve() -> None:
     """The worker's loop: read frames from stdin, answer draws on stdout, exit at end of input."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print in a view must not corrupt the answers
-    try:
-        os.nice(5)
-    except (AttributeError, OSError):
-        pass
     inp = sys.stdin.buffer
     log, method, views = EventLog(), "", None
     figsize, dpi = (11.0, 3.6), 100

@@ -1,0 +1,106 @@
+"""End to end in JupyterLab and headless Chromium: the live panel trains, its figure updates, Stop stops.
+
+Screenshots go to ``tests/_artifacts/`` (``panel-running-1.png``, ``panel-running-2.png``,
+``panel-stopped.png`` and ``panel.png``, the panel alone while it trains); ``panel.png`` is also
+copied to ``docs/panel.png``, the picture the README shows.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+NOTEBOOK = Path(__file__).with_name("panel_demo.ipynb")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def wait_until(page, predicate, timeout: float, message: str) -> None:
+    """Poll ``predicate`` while Playwright keeps delivering page events."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
+        page.wait_for_timeout(250)
+
+
+def accept_kernel_dialog(page) -> None:
+    """JupyterLab may ask which kernel to start; the notebook names python3, so accept it."""
+    dialog = page.locator(".jp-Dialog .jp-mod-accept")
+    try:
+        dialog.wait_for(timeout=5_000)
+    except Exception:
+        return
+    dialog.click()
+
+
+def collapse_left_sidebar(page) -> None:
+    current = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
+    if current.count():
+        current.first.click()
+
+
+def run_all_cells(page) -> None:
+    page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
+    page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
+
+
+def test_panel_trains_live_and_stops_in_jupyterlab(lab_server, lab_page):
+    page = lab_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(NOTEBOOK, Path(lab_server.root_dir) / NOTEBOOK.name)
+
+    page.goto(lab_server.lab_url(f"lab/workspaces/panel-e2e/tree/{NOTEBOOK.name}?reset"))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    accept_kernel_dialog(page)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180_000)
+    collapse_left_sidebar(page)  # the panel gets the whole width, as on a laptop with the sidebar closed
+    run_all_cells(page)
+
+    panel = page.locator(".nbdistill-panel")
+    panel.wait_for(timeout=300_000)  # importing torch and Lightning in a new kernel takes a while
+    status = page.locator(".nbdistill-status")
+    image = page.locator("img.nbdistill-figure")
+    wait_until(page, lambda: "running" in status.inner_text(), 180, "the panel to say running")
+    assert page.locator(".nbdistill-start").is_disabled()
+    assert page.locator(".nbdistill-error").is_hidden()
+
+    # The figure is redrawn while the run trains (a new PNG, so a new blob URL).
+    wait_until(page, lambda: image.evaluate("img => img.complete && img.naturalWidth > 0"), 60, "the figure")
+    first = image.get_attribute("src")
+    page.screenshot(path=str(ARTIFACTS / "panel-running-1.png"))
+    page.wait_for_timeout(2000)
+    wait_until(page, lambda: image.get_attribute("src") != first, 60, "the figure to be redrawn")
+    # let the views fill in (accuracy curve, per-class bars) before the picture for the docs
+    wait_until(page, lambda: "val student acc" in status.inner_text(), 120, "a validation result")
+    sources = {image.get_attribute("src")}
+
+    def redrawn_since() -> bool:
+        sources.add(image.get_attribute("src"))
+        return len(sources) >= 4
+
+    wait_until(page, redrawn_since, 120, "three more redraws")
+    assert image.evaluate("img => img.naturalWidth") >= 1000
+    page.screenshot(path=str(ARTIFACTS / "panel-running-2.png"))
+    panel.screenshot(path=str(ARTIFACTS / "panel.png"))
+    DOCS.mkdir(exist_ok=True)
+    shutil.copy(ARTIFACTS / "panel.png", DOCS / "panel.png")
+
+    # Stop: the label says stopped and so does the run folder.
+    assert "running" in status.inner_text()
+    page.locator(".nbdistill-stop").click()
+    wait_until(page, lambda: "stopped" in status.inner_text(), 180, "the panel to say stopped")
+    run_id = page.locator(".nbdistill-run-id code").inner_text().strip()
+    info = json.loads((Path(lab_server.runs_root) / run_id / "run.json").read_text())
+    assert info["status"] == "stopped" and info["ended"] is not None
+    assert (Path(lab_server.runs_root) / run_id / "checkpoints" / "last.ckpt").is_file()
+    assert page.locator(".nbdistill-start").is_enabled()
+    assert page.locator(".nbdistill-error").is_hidden()
+    page.wait_for_timeout(1500)  # the final redraw
+    page.screenshot(path=str(ARTIFACTS / "panel-stopped.png"))
