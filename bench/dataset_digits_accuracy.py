@@ -20,7 +20,11 @@ from dataclasses import replace
 import torch
 
 import nbdistill as nd
-from nbdistill.families.dataset.evaluate import EvalSettings, evaluate_set, random_subset
+from nbdistill.families.dataset.evaluate import (
+    EvalSettings,
+    evaluate_set,
+    random_subset,
+)
 from nbdistill.families.dataset.realdata import RealSet, split_tensors
 
 
@@ -74,7 +78,7 @@ def main() -> None:
     random_mean = {ipc: s.mean for name, ipc, s, _ in rows if name == "random real subset"}
     for name, ipc, score, note in rows:
         gain = f"{100 * (score.mean - random_mean[ipc]):+.1f}" if ipc in random_mean and name != "random real subset" else ""
-        print(f"{name:<28} {ipc:>5}  {str(score):>26}  {gain:>9}  {note}")
+        print(f"{name:<28} {ipc:>5}  {score!s:>26}  {gain:>9}  {note}")
     print(f"\nfull data / random subset at ipc {args.ipc[0]}: {full.mean / random_mean[args.ipc[0]]:.2f}x")
 
 

@@ -26,7 +26,12 @@ import time
 import torch
 
 from nbdistill.families.dataset.nets import FlatModel
-from nbdistill.families.dataset.unroll import GRADIENT_MODES, InnerLoop, matching_loss, plan_steps
+from nbdistill.families.dataset.unroll import (
+    GRADIENT_MODES,
+    InnerLoop,
+    matching_loss,
+    plan_steps,
+)
 from nbdistill.models import ConvNet
 
 MiB = 2**20

@@ -4,7 +4,13 @@ import torch
 
 import nbdistill as nd
 from nbdistill.core.errors import ConfigError
-from nbdistill.families.dataset.evaluate import EvalSettings, Score, evaluate_protocol, random_subset, train_on
+from nbdistill.families.dataset.evaluate import (
+    EvalSettings,
+    Score,
+    evaluate_protocol,
+    random_subset,
+    train_on,
+)
 from nbdistill.families.dataset.realdata import RealSet
 
 

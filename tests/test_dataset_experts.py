@@ -6,7 +6,12 @@ import torch
 
 import nbdistill as nd
 from nbdistill.core.errors import ConfigError
-from nbdistill.families.dataset.experts import ExpertBuffer, ExpertRecipe, gsam_direction, train_experts
+from nbdistill.families.dataset.experts import (
+    ExpertBuffer,
+    ExpertRecipe,
+    gsam_direction,
+    train_experts,
+)
 from nbdistill.families.dataset.nets import FlatModel
 
 

@@ -12,13 +12,13 @@ from nbdistill.core.errors import ConfigError
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 METHODS = ["dataset.cda", "dataset.datm", "dataset.dc", "dataset.dm", "dataset.ftd", "dataset.mtt", "dataset.set", "dataset.tesla"]
-TINY_TRAJECTORY = dict(syn_steps=2, expert_epochs=1, max_start_epoch=2, num_experts=1, expert_train_epochs=3, batch_syn=10)
+TINY_TRAJECTORY = {"syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 2, "num_experts": 1, "expert_train_epochs": 3, "batch_syn": 10}
 TINY = {
-    "dataset.dc": dict(outer_loop=2, inner_loop=1, batch_real=8),
-    "dataset.dm": dict(batch_real=8),
-    "dataset.cda": dict(squeeze_epochs=1),
-    "dataset.datm": dict(TINY_TRAJECTORY, initial_max_start_epoch=1, expansion_end=2),
-    "dataset.set": dict(TINY_TRAJECTORY, gradient_penalty=0.0),
+    "dataset.dc": {"outer_loop": 2, "inner_loop": 1, "batch_real": 8},
+    "dataset.dm": {"batch_real": 8},
+    "dataset.cda": {"squeeze_epochs": 1},
+    "dataset.datm": {**TINY_TRAJECTORY, "initial_max_start_epoch": 1, "expansion_end": 2},
+    "dataset.set": {**TINY_TRAJECTORY, "gradient_penalty": 0.0},
 }
 
 

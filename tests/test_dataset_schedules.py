@@ -1,16 +1,22 @@
 """Schedules: CDA's crop curriculum, DATM's growing window, AST's clipping and balance weights."""
+import itertools
 import math
 
 import pytest
 
 from nbdistill.core.errors import ConfigError
-from nbdistill.families.dataset.schedules import ast_balance_weight, ast_clip_factor, cda_min_crop, datm_upper_bound
+from nbdistill.families.dataset.schedules import (
+    ast_balance_weight,
+    ast_clip_factor,
+    cda_min_crop,
+    datm_upper_bound,
+)
 
 
 @pytest.mark.parametrize("mode", ["cosine", "linear", "step"])
 def test_cda_min_crop_is_monotone_and_ends_at_0_08(mode):
     values = [cda_min_crop(i / 100, 0.5, mode) for i in range(101)]
-    assert all(a >= b for a, b in zip(values, values[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(values))
     assert values[-1] == 0.08 and values[50] == 0.08
     assert values[0] == 1.0
     with pytest.raises(ConfigError):

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from nbdistill.families.dataset.augment import dsa
-from nbdistill.families.dataset.nets import FlatModel
 from nbdistill.families.dataset.losses import normalised_parameter_distance
+from nbdistill.families.dataset.nets import FlatModel
 from nbdistill.families.dataset.unroll import InnerLoop, matching_loss, plan_steps
 from nbdistill.models import ConvNet
 

@@ -11,4 +11,4 @@ from . import distribution_matching, gradient_matching, recover, trajectory, vie
 from .evaluate import EvalSettings, Report, evaluate_protocol, evaluate_set
 from .experts import ExpertBuffer, ExpertRecipe, train_experts
 
-__all__ = ["EvalSettings", "Report", "evaluate_protocol", "evaluate_set", "ExpertBuffer", "ExpertRecipe", "train_experts"]
+__all__ = ["EvalSettings", "ExpertBuffer", "ExpertRecipe", "Report", "evaluate_protocol", "evaluate_set", "train_experts"]

@@ -25,9 +25,11 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +38,7 @@ from torch import nn
 from ...core.errors import ConfigError
 from ...core.runfolder import runs_root, write_json_atomic
 from .augment import DEFAULT_STRATEGY, dsa
-from .losses import gradient_penalty, soft_cross_entropy
+from .losses import gradient_penalty
 from .nets import FlatModel, accuracy, fresh_copy
 from .realdata import RealSet, split_tensors
 from .schedules import ast_clip_factor
@@ -126,7 +128,7 @@ def train_expert(
             loss = _expert_loss(net, x, y, recipe, epoch)
             grads = torch.autograd.grad(loss, params)
             if recipe.optimizer == "gsam":
-                grads = _gsam_grads(net, params, grads, lambda: _expert_loss(net, x, y, recipe, epoch), recipe)
+                grads = _gsam_grads(params, grads, partial(_expert_loss, net, x, y, recipe, epoch), recipe)
             for p, gr in zip(params, grads):
                 p.grad = gr
             opt.step()
@@ -139,7 +141,7 @@ def train_expert(
     return torch.stack(trajectory), accs
 
 
-def _gsam_grads(net, params, grads, loss_fn, recipe: ExpertRecipe) -> list[torch.Tensor]:
+def _gsam_grads(params, grads, loss_fn, recipe: ExpertRecipe) -> list[torch.Tensor]:
     norm = torch.sqrt(sum((gr * gr).sum() for gr in grads)).clamp_min(1e-12)
     shifts = [recipe.rho * gr / norm for gr in grads]
     with torch.no_grad():
@@ -184,7 +186,7 @@ class ExpertBuffer:
     def final_val_accuracy(self) -> list[float]:
         return [e["val_acc"][-1] for e in self.meta["experts"] if e.get("val_acc")]
 
-    def check(self, template: nn.Module, epochs_needed: int, experts_needed: int = 1) -> "ExpertBuffer":
+    def check(self, template: nn.Module, epochs_needed: int, experts_needed: int = 1) -> ExpertBuffer:
         """Raise :class:`ConfigError` unless the buffer fits ``template`` and has enough epochs and experts."""
         size = FlatModel(template).size
         if self.num_params != size:
@@ -262,7 +264,7 @@ def train_experts(
         started = time.time()
         expert_seed = seed * 10_000 + i
 
-        def tick(epoch: int, acc: float | None) -> None:
+        def tick(epoch: int, acc: float | None, i: int = i) -> None:
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(expert=i, val_acc=f"{acc:.3f}" if acc is not None else "-")

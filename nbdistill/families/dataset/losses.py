@@ -1,7 +1,7 @@
 r"""Dataset-distillation losses: pure functions, tensors in, tensor out (one source for each formula)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

@@ -36,7 +36,7 @@ class RealSet:
             raise ConfigError(f"the training data has no examples of class(es) {empty}")
 
     @classmethod
-    def from_data(cls, data: pl.LightningDataModule) -> "RealSet":
+    def from_data(cls, data: pl.LightningDataModule) -> RealSet:
         x, y = split_tensors(data, "train")
         num_classes = getattr(data, "num_classes", None) or int(y.max()) + 1
         return cls(x, y.long(), num_classes)

@@ -7,7 +7,8 @@ class below says what it adds to :class:`MTT`.
 """
 from __future__ import annotations
 
-import math
+import copy
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -150,8 +151,6 @@ class MTT(DatasetDistillModule):
         return super().param_groups() + [{"params": [self.syn_lr], "lr": self.lr_lr, "weight_decay": 0.0}]
 
     def eval_settings(self):
-        from dataclasses import replace
-
         return replace(super().eval_settings(), lr=float(self.syn_lr.detach().abs()))
 
     # -- one outer iteration --------------------------------------------------------------------
@@ -264,8 +263,6 @@ class FTD(MTT):
         self.rho, self.gsam_alpha, self.ema_decay = rho, gsam_alpha, ema_decay
 
     def expert_recipe(self) -> ExpertRecipe:
-        from dataclasses import replace
-
         return replace(super().expert_recipe(), optimizer="gsam", rho=self.rho, gsam_alpha=self.gsam_alpha)
 
     def add_synthetic_parameters(self) -> None:
@@ -454,7 +451,7 @@ class SET(MTT):
         from sklearn.cluster import KMeans
 
         final = self.buffer.trajectory(0)[-1]
-        net = self.flat.load(_copy(self.student), final)
+        net = self.flat.load(copy.deepcopy(self.student), final)
         parts = []
         for c in range(self.num_classes):
             x = self.real.of_class(c)
@@ -488,8 +485,3 @@ class SET(MTT):
             parts.append(part + self.weight_perturb * d / d.norm().clamp_min(1e-12) * part)
         return torch.cat(parts)
 
-
-def _copy(net: nn.Module) -> nn.Module:
-    import copy
-
-    return copy.deepcopy(net)

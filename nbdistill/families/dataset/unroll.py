@@ -41,14 +41,14 @@ on minibatches of the synthetic set :math:`(X, Y)` with a learnable step size α
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
 
 import torch
 
 from ...core.errors import ConfigError
-from .nets import FlatModel
 from .losses import normalised_parameter_distance, soft_cross_entropy
+from .nets import FlatModel
 
 GRADIENT_MODES = ("unrolled", "tesla", "exact_constant_memory")
 
