@@ -90,3 +90,11 @@ def test_cli_runs_an_example_config(tmp_path, runs_root):
 def test_example_configs_name_registered_methods():
     for path in EXAMPLES.glob("dataset_*.yaml"):
         assert yaml.safe_load(path.read_text())["method"] in METHODS
+
+
+def test_mnist1d_signals_with_an_mlp_in_the_exact_mode():
+    data = nd.data.MNIST1D(num_samples=400, n_train=60, batch_size=30, channels=False)
+    run = nd.fit("dataset.mtt", student=nd.models.MLP(40, [16], 10), data=data, max_epochs=1, ipc=1, eval_epochs=2,
+                 augment=False, gradient="exact_constant_memory", **TINY_TRAJECTORY)
+    assert run.status == "finished" and run.module.images.shape == (10, 40)
+    assert run.log.last("dd/images")["png"]  # 1-D signals are drawn as strips
