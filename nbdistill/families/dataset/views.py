@@ -24,8 +24,8 @@ from ...widgets.views import VIEWS, _empty, decimate
 
 #: Most synthetic images per class drawn in the grid.
 MAX_PER_CLASS = 10
-#: The grid PNG is upscaled (nearest) to about this many pixels wide.
-GRID_WIDTH = 320
+#: The grid PNG is upscaled (nearest) until its longer side is about this many pixels.
+GRID_SIZE = 320
 
 
 def _style(ax: Axes, title: str, ylabel: str | None = None) -> None:
@@ -38,7 +38,8 @@ def _style(ax: Axes, title: str, ylabel: str | None = None) -> None:
 
 
 def image_grid_png(images: np.ndarray, classes: int, ipc: int, max_per_class: int = MAX_PER_CLASS) -> bytes | None:
-    """A PNG of the synthetic set, one row per class, each image scaled to its own [min, max].
+    """A PNG of the synthetic set, one row per class, each image scaled to its own 2nd–98th percentiles
+    (one outlying pixel does not turn an image black).
 
     ``images`` is ``[classes·ipc, C, H, W]`` (C = 1 or 3) or ``[classes·ipc, 1, L]`` / ``[…, L]``
     (1-D signals, drawn as strips). Returns ``None`` for shapes it cannot draw.
@@ -57,9 +58,10 @@ def image_grid_png(images: np.ndarray, classes: int, ipc: int, max_per_class: in
     for k in range(classes):
         for j in range(cols):
             img = x[k * ipc + j].transpose(1, 2, 0)
-            span = img.max() - img.min()
-            grid[k * (h + 1):k * (h + 1) + h, j * (w + 1):j * (w + 1) + w] = (img - img.min()) / span if span > 0 else 0.5
-    scale = max(1, GRID_WIDTH // grid.shape[1])
+            low, high = np.percentile(img, [2, 98])
+            scaled = np.clip((img - low) / (high - low), 0, 1) if high > low else np.full_like(img, 0.5)
+            grid[k * (h + 1):k * (h + 1) + h, j * (w + 1):j * (w + 1) + w] = scaled
+    scale = max(1, GRID_SIZE // max(grid.shape[:2]))
     grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
     buf = io.BytesIO()
     mpimg.imsave(buf, grid[..., 0] if c == 1 else grid, cmap="gray", vmin=0.0, vmax=1.0, format="png")
