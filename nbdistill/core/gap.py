@@ -18,8 +18,9 @@ def classification_gap(
     """Accuracies, their gap, top-1 agreement, mean KL(teacher‖student) and per-class accuracies.
 
     Returns scalars ``teacher_acc``, ``student_acc``, ``gap`` (teacher − student), ``agreement``,
-    ``kl`` and lists ``per_class_teacher``, ``per_class_student``, ``per_class_gap`` (NaN for a
-    class absent from ``labels``).
+    ``kl``, lists ``per_class_teacher``, ``per_class_student``, ``per_class_gap`` (NaN for a
+    class absent from ``labels``) and ``agreement_matrix``: counts of (teacher prediction,
+    student prediction) pairs, rows indexed by the teacher's prediction.
     """
     t_pred = teacher_logits.argmax(-1)
     s_pred = student_logits.argmax(-1)
@@ -37,6 +38,9 @@ def classification_gap(
         "per_class_teacher": per_t.tolist(),
         "per_class_student": per_s.tolist(),
         "per_class_gap": (per_t - per_s).tolist(),
+        "agreement_matrix": torch.bincount(t_pred * num_classes + s_pred, minlength=num_classes**2)
+        .view(num_classes, num_classes)
+        .tolist(),
     }
 
 
