@@ -170,6 +170,8 @@ class _Tail:
 
     offset: int = 0
     inode: int | None = None
+    info: dict[str, Any] | None = None
+    info_stamp: tuple[int, int] | None = None
     step: int = 0
     epoch: int = 0
     time: float | None = None
@@ -229,8 +231,14 @@ class RunIndex:
             return self._summary(folder)
 
     def _summary(self, folder: Path) -> dict[str, Any]:
-        info = read_run_json(folder)
         tail = self._tail(folder)
+        try:
+            st = (folder / RUN_JSON).stat()
+        except FileNotFoundError:
+            raise RunFolderError(f"{folder} has no {RUN_JSON}") from None
+        if tail.info is None or tail.info_stamp != (st.st_ino, st.st_mtime_ns):
+            tail.info, tail.info_stamp = read_run_json(folder), (st.st_ino, st.st_mtime_ns)
+        info = tail.info
         names = list(tail.last)
         main = main_loss(names)
         status = info.get("status")
