@@ -356,9 +356,19 @@ export class RunViewer extends Widget {
       const head = el('tr');
       event.columns.forEach(c => head.appendChild(el('th', '', c)));
       table.appendChild(head);
-      for (const row of event.rows.slice(0, MAX_TABLE_ROWS)) {
+      const rows = event.rows.slice(0, MAX_TABLE_ROWS);
+      const numbers = rows.flat().filter((c): c is number => typeof c === 'number' && Number.isFinite(c));
+      const top = Math.max(0, ...numbers.map(Math.abs));
+      for (const row of rows) {
         const tr = el('tr');
-        row.forEach(cell => tr.appendChild(el('td', '', formatParam(cell))));
+        for (const cell of row) {
+          const td = el('td', '', formatParam(cell));
+          if (typeof cell === 'number' && Number.isFinite(cell) && top > 0) {
+            // Shading by magnitude turns a matrix (e.g. teacher–student agreement) into a heat map.
+            td.style.background = `rgba(31, 119, 180, ${((0.55 * Math.abs(cell)) / top).toFixed(3)})`;
+          }
+          tr.appendChild(td);
+        }
         table.appendChild(tr);
       }
       const more = event.rows.length > MAX_TABLE_ROWS ? ` — first ${MAX_TABLE_ROWS} of ${event.rows.length} rows` : '';
