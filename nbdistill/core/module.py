@@ -181,19 +181,25 @@ class DistillModule(pl.LightningModule):
         for name, value in scalars.items():
             self.log(f"{stage}/{name}", float(value), sync_dist=False)
         writer = self._run_writer()
-        if writer is not None and len(self.teachers) and "per_class_gap" in metrics:
-            classes = list(range(len(metrics["per_class_gap"])))
-            writer.points(
-                f"{stage}/per_class_gap",
-                classes,
-                metrics["per_class_gap"],
-                step=self.global_step,
-                teacher=metrics["per_class_teacher"],
-                student=metrics["per_class_student"],
-            )
-            if "agreement_matrix" in metrics:
-                writer.table(f"{stage}/agreement_matrix", classes, metrics["agreement_matrix"], step=self.global_step)
+        if writer is not None:
+            self._write_per_class(writer, stage, metrics)
         return metrics
+
+    def _write_per_class(self, writer, stage: str, metrics: dict[str, Any]) -> None:
+        """Per-class gap (``points``) and the teacher-vs-student agreement matrix (``table``)."""
+        if not len(self.teachers) or "per_class_gap" not in metrics:
+            return
+        classes = list(range(len(metrics["per_class_gap"])))
+        writer.points(
+            f"{stage}/per_class_gap",
+            classes,
+            metrics["per_class_gap"],
+            step=self.global_step,
+            teacher=metrics["per_class_teacher"],
+            student=metrics["per_class_student"],
+        )
+        if "agreement_matrix" in metrics:
+            writer.table(f"{stage}/agreement_matrix", classes, metrics["agreement_matrix"], step=self.global_step)
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
@@ -223,17 +229,7 @@ class DistillModule(pl.LightningModule):
         for name, value in metrics.items():
             if isinstance(value, (int, float)) and (len(self.teachers) or name == "student_acc"):
                 writer.scalar(f"test/{name}", value, step=self.global_step)
-        if len(self.teachers) and "per_class_gap" in metrics:
-            writer.points(
-                "test/per_class_gap",
-                list(range(len(metrics["per_class_gap"]))),
-                metrics["per_class_gap"],
-                step=self.global_step,
-                teacher=metrics["per_class_teacher"],
-                student=metrics["per_class_student"],
-            )
-            if "agreement_matrix" in metrics:
-                writer.table("test/agreement_matrix", list(range(len(metrics["agreement_matrix"]))), metrics["agreement_matrix"], step=self.global_step)
+        self._write_per_class(writer, "test", metrics)
         writer.flush()
 
     def _run_writer(self):
