@@ -300,7 +300,8 @@ class DATM(FTD):
     0.9 as in the official configs), initialised to the mean logits, at the experts' last epoch, of
     the experts that classify the image correctly. ``init="correct"`` starts from real images that
     the first expert's last epoch classifies correctly (the official ``samples_predicted_correctly``;
-    which epoch is configurable there, the last one here). The experts are FTD's (GSAM) and the
+    which epoch is configurable there, the last one here; a class with too few is topped up with
+    misclassified images, where the official code moves on to other experts). The experts are FTD's (GSAM) and the
     image EMA is available (off by default). With a fixed window, frozen one-hot labels and real
     initialisation, DATM is MTT.
     """
