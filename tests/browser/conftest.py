@@ -6,6 +6,9 @@
   ``.lab_url(path)`` (a URL with the token).
 - ``lab_context`` (session): a persistent Chromium context in a fresh profile folder.
 - ``lab_page``: a new page in that context (1400×1100), closed after the test.
+- ``open_notebook``: ``open_notebook(name, run_all=True)`` opens ``<root_dir>/<name>`` in
+  ``lab_page`` in a fresh workspace, waits for its kernel, and runs all its cells (Run menu).
+  Clicking a cell and pressing Shift+Enter right after the kernel connects did not always run it.
 
 Every test under ``tests/browser`` is skipped, with the reason, when ``/usr/bin/chromium`` or
 Playwright is missing. Screenshots belong in ``tests/_artifacts/`` (git-ignored): see ``ARTIFACTS``.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -81,11 +85,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _quiet_settings(settings_dir: Path) -> None:
-    """No "fetch Jupyter news?" toast covering the screenshots, no update checks (offline)."""
-    path = settings_dir / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+#: User settings of the test lab: no "fetch Jupyter news?" toast over the screenshots, no update
+#: checks (offline), and a notebook starts its kernel without a "Select Kernel" dialog.
+SETTINGS = {
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker": {"autoStartDefaultKernel": True},
+}
+
+
+def _write_settings(settings_dir: Path) -> None:
+    for plugin, values in SETTINGS.items():
+        path = settings_dir / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
 
 
 def _answers(url: str, token: str) -> bool:
@@ -104,7 +116,7 @@ def lab_server(tmp_path_factory):
     runs_root.mkdir(parents=True)
     for name in ("config", "data", "runtime", "settings", "workspaces", "ipython"):
         (base / name).mkdir()
-    _quiet_settings(base / "settings")
+    _write_settings(base / "settings")
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(
         os.environ,
@@ -181,3 +193,25 @@ def lab_page(lab_context):
         yield page
     finally:
         page.close()
+
+
+@pytest.fixture
+def open_notebook(lab_server, lab_page):
+    def open_(name: str, run_all: bool = True, workspace: str | None = None):
+        page = lab_page
+        workspace = workspace or re.sub(r"[^A-Za-z0-9-]", "-", Path(name).stem)
+        page.goto(lab_server.lab_url(f"lab/workspaces/{workspace}/tree/{name}?reset"))
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        dialog = page.locator(".jp-Dialog .jp-mod-accept")  # "Select Kernel", should the settings not apply
+        try:
+            dialog.wait_for(timeout=2_000)
+            dialog.click()
+        except Exception:
+            pass
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180_000)
+        if run_all:
+            page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
+            page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
+        return page
+
+    return open_

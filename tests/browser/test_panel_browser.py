@@ -7,7 +7,6 @@ copied to ``docs/panel.png``, the picture the README shows.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from pathlib import Path
@@ -30,38 +29,17 @@ def wait_until(page, predicate, timeout: float, message: str) -> None:
         page.wait_for_timeout(250)
 
 
-def accept_kernel_dialog(page) -> None:
-    """JupyterLab may ask which kernel to start; the notebook names python3, so accept it."""
-    dialog = page.locator(".jp-Dialog .jp-mod-accept")
-    try:
-        dialog.wait_for(timeout=5_000)
-    except Exception:
-        return
-    dialog.click()
-
-
 def collapse_left_sidebar(page) -> None:
     current = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
     if current.count():
         current.first.click()
 
 
-def run_all_cells(page) -> None:
-    page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
-    page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
-
-
-def test_panel_trains_live_and_stops_in_jupyterlab(lab_server, lab_page):
-    page = lab_page
+def test_panel_trains_live_and_stops_in_jupyterlab(lab_server, open_notebook):
     ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(NOTEBOOK, Path(lab_server.root_dir) / NOTEBOOK.name)
-
-    page.goto(lab_server.lab_url(f"lab/workspaces/panel-e2e/tree/{NOTEBOOK.name}?reset"))
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-    accept_kernel_dialog(page)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180_000)
+    page = open_notebook(NOTEBOOK.name)  # runs all cells
     collapse_left_sidebar(page)  # the panel gets the whole width, as on a laptop with the sidebar closed
-    run_all_cells(page)
 
     panel = page.locator(".nbdistill-panel")
     panel.wait_for(timeout=300_000)  # importing torch and Lightning in a new kernel takes a while
