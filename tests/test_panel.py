@@ -198,9 +198,9 @@ def test_each_start_trains_a_fresh_copy_of_the_student(make_panel):
     panel.start()
     second = panel.wait(timeout=300)
     assert first.id != second.id
-    loss = lambda run: run.scalars("train/loss")[1]  # noqa: E731
-    assert loss(first)[0] == pytest.approx(loss(second)[0])  # same start: not continued training
-    assert loss(first) == pytest.approx(loss(second))
+    first_losses, second_losses = first.scalars("train/loss")[1], second.scalars("train/loss")[1]
+    assert first_losses[0] == pytest.approx(second_losses[0])  # same start: not continued training
+    assert first_losses == pytest.approx(second_losses)
     for k, v in student.state_dict().items():
         assert torch.equal(v, before[k])  # the student given to the panel is never trained
     trained = second.module.student.state_dict()

@@ -8,7 +8,7 @@
 """
 from . import views
 
-__all__ = ["views", "Panel"]
+__all__ = ["Panel", "views"]
 
 
 def __getattr__(name: str):

@@ -26,13 +26,14 @@ from typing import Any
 
 import ipywidgets as W
 
-from ..core.errors import ConfigError, TrainingFailed
+from ..core.errors import ConfigError, RunFolderError, TrainingFailed
 from ..core.fit import build, check_data, fit
 from ..core.logger import new_run_id
 from ..core.registry import HParam, get_method, methods
 from ..core.run import EventLog, Run
-from ..core.runfolder import RUN_JSON, runs_root as default_runs_root
-from .render import RenderError, Renderer
+from ..core.runfolder import RUN_JSON
+from ..core.runfolder import runs_root as default_runs_root
+from .render import Renderer, RenderError
 from .views import views_for
 
 STATUSES = ("idle", "running", "finished", "stopped", "failed")
@@ -155,7 +156,7 @@ class Panel:
             if (folder / RUN_JSON).exists():
                 try:
                     self._run = Run(folder)
-                except Exception:
+                except RunFolderError:  # run.json being replaced this instant
                     return None
         return self._run
 
@@ -295,7 +296,7 @@ class Panel:
         except ConfigError as exc:
             self.status = "failed" if self.run is not None else "idle"
             self._set_error(str(exc))
-        except BaseException as exc:  # the thread must always end with a final figure and a status
+        except BaseException as exc:  # noqa: BLE001 (the thread must end with a final figure and a status)
             self.status = "failed"
             self._set_error(f"{type(exc).__name__}: {exc}")
         finally:
@@ -340,7 +341,7 @@ class Panel:
         self._status_html = W.HTML(layout=W.Layout(margin="0 0 0 10px"))
         self._run_html = W.HTML()
         self._error_html = W.HTML(layout=W.Layout(display="none"))
-        width_px = int(round(figsize[0] * dpi))
+        width_px = round(figsize[0] * dpi)
         self._figure = W.Image(format="png", layout=W.Layout(width=f"{width_px}px", max_width="100%", height="auto"))
 
         self._start_button.on_click(lambda _: self._click_start())
@@ -354,7 +355,7 @@ class Panel:
         self._error_html.add_class("nbdistill-error")
         self._figure.add_class("nbdistill-figure")
 
-        row = dict(align_items="center")
+        row = {"align_items": "center"}
         self.widget = W.VBox(
             [
                 self._title_html,
@@ -376,7 +377,7 @@ class Panel:
     def _click_start(self) -> None:
         try:
             self.start()
-        except Exception as exc:  # a button has nowhere else to report
+        except Exception as exc:  # noqa: BLE001 (a button has nowhere else to report)
             self._set_error(f"{type(exc).__name__}: {exc}")
 
     def _on_method_change(self, change: dict) -> None:
@@ -496,12 +497,12 @@ class Panel:
 
 def control_for(hp: HParam) -> W.ValueWidget:
     """The widget for a declared hyper-parameter: slider, log slider, checkbox, dropdown or text."""
-    common = dict(
-        description=hp.name,
-        tooltip=hp.help or hp.name,
-        style={"description_width": DESCRIPTION_WIDTH},
-        layout=W.Layout(width=CONTROL_WIDTH),
-    )
+    common = {
+        "description": hp.name,
+        "tooltip": hp.help or hp.name,
+        "style": {"description_width": DESCRIPTION_WIDTH},
+        "layout": W.Layout(width=CONTROL_WIDTH),
+    }
     bounded = hp.low is not None and hp.high is not None
     if hp.choices is not None:
         control = W.Dropdown(options=list(hp.choices), value=hp.default, **common)

@@ -27,8 +27,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Sequence
+from typing import Any, BinaryIO
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -297,7 +298,7 @@ def serve() -> None:
             for name in message.get("modules") or ():
                 try:
                     _import_light(name)
-                except Exception:
+                except Exception:  # noqa: BLE001 (reported to the parent, which then draws locally)
                     import traceback
 
                     unavailable = traceback.format_exc()[-4000:].encode()
@@ -311,7 +312,7 @@ def serve() -> None:
             if fig is None:
                 fig = new_figure(figsize, dpi)
             kind, payload = b"P", render_png(log, method, views, message.get("title"), fig, dpi)
-        except Exception:
+        except Exception:  # noqa: BLE001 (a view's bug is reported, the worker lives on)
             import traceback
 
             kind, payload = b"E", traceback.format_exc()[-4000:].encode()

@@ -8,7 +8,7 @@ data…") and never call pyplot, so they are safe in background threads and work
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -171,11 +171,13 @@ VIEWS: dict[str, Callable[[Axes, EventLog], Axes]] = {
 
 
 def views_for(method: str) -> tuple[str, ...]:
+    """The views ``method`` declares (``losses`` for an unknown method or one declaring none)."""
+    from ..core.errors import ConfigError
     from ..core.registry import get_method
 
     try:
         return get_method(method).views or ("losses",)
-    except Exception:
+    except ConfigError:
         return ("losses",)
 
 

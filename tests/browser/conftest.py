@@ -202,12 +202,14 @@ def open_notebook(lab_server, lab_page):
         workspace = workspace or re.sub(r"[^A-Za-z0-9-]", "-", Path(name).stem)
         page.goto(lab_server.lab_url(f"lab/workspaces/{workspace}/tree/{name}?reset"))
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         dialog = page.locator(".jp-Dialog .jp-mod-accept")  # "Select Kernel", should the settings not apply
         try:
             dialog.wait_for(timeout=2_000)
             dialog.click()
-        except Exception:
-            pass
+        except PlaywrightTimeout:
+            pass  # no dialog: the usual case
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180_000)
         if run_all:
             page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
