@@ -48,22 +48,6 @@ def wait_until(page, predicate, timeout=60.0, message="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
-def run_first_cell(page, attempts=3):
-    """Shift+Enter in the first cell, again if the keys went elsewhere (focus is racy while the notebook loads)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    prompt = page.locator(".jp-Notebook .jp-Cell").first.locator(".jp-InputPrompt")
-    for _ in range(attempts):
-        page.click(".jp-Notebook .jp-Cell .cm-content")
-        page.keyboard.press("Shift+Enter")
-        try:
-            page.wait_for_function("el => /[*0-9]/.test(el.textContent)", arg=prompt.element_handle(), timeout=10_000)
-            return
-        except PlaywrightTimeout:
-            continue
-    raise AssertionError(f"the cell did not start after {attempts} tries: prompt {prompt.inner_text()!r}")
-
-
 def write_notebook(path: Path, source: str) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source)]
@@ -80,7 +64,7 @@ def finished_run(lab_server):
     )
 
 
-def test_live_run_in_sidebar_viewer_and_stop(lab_server, lab_page, finished_run):
+def test_live_run_in_sidebar_viewer_and_stop(lab_server, lab_page, open_notebook, finished_run):
     page = lab_page
     ARTIFACTS.mkdir(exist_ok=True)
     run_id = f"e2e-live-{uuid.uuid4().hex[:6]}"
@@ -91,8 +75,7 @@ def test_live_run_in_sidebar_viewer_and_stop(lab_server, lab_page, finished_run)
         f"             data=nd.data.Digits(), max_epochs=300, run_id={run_id!r})\n"
         "print('final status:', run.status)",
     )
-    open_lab(page, lab_server, "lab/workspaces/e2e-live/tree/live_run.ipynb?reset")
-    run_first_cell(page)
+    open_notebook("live_run.ipynb", workspace="e2e-live")  # waits for the kernel, then runs all cells
 
     # The run appears in the sidebar as running, with its family, method and a sparkline.
     show_sidebar(page)
