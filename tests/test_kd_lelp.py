@@ -76,6 +76,7 @@ def test_subclass_student_widens_only_the_last_linear_layer():
     student = SubclassStudent(net, num_classes=3, subclasses=4)
     x = torch.randn(2, 64)
     assert student.subclass_logits(x).shape == (2, 12) and student(x).shape == (2, 3)
+    assert net(x).shape == (2, 3)  # the network given is left as it was
     with pytest.raises(nd.ConfigError, match="expects one per class"):
         SubclassStudent(nd.models.MLP(64, [8], 5), num_classes=3, subclasses=2)
 
@@ -99,3 +100,23 @@ def test_fit_on_a_two_class_subset():
     run = nd.fit("kd.lelp", student=nd.models.MLP(64, [8], 2), teacher=two_class, data=data, max_epochs=1, subclasses=3)
     assert run.status == "finished" and 0.0 <= run.metrics["test/student_acc"] <= 1.0
     assert run.module.sub_scale.min() > 0  # the directions were fitted on the training split
+
+
+@pytest.mark.slow
+def test_example_config_runs_from_the_cli(tmp_path, runs_root):
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from nbdistill import cli
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "examples" / "kd_lelp_digits.yaml").read_text())
+    assert config["method"] == "kd.lelp"
+    config["trainer"].update(max_epochs=1, enable_progress_bar=False)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert cli.main(["fit", "--config", str(path)]) == 0
+    (folder,) = list(runs_root.iterdir())
+    info = json.loads((folder / "run.json").read_text())
+    assert info["status"] == "finished" and info["method"] == "kd.lelp"

@@ -135,3 +135,23 @@ def test_fit_reports_clean_and_pgd_accuracy_and_balances():
     w_adv, w_nat, tau_adv, tau_nat, init_adv, init_nat = run.module.balance.tolist()
     assert w_adv + w_nat == pytest.approx(1.0) and w_adv != 0.5  # two steps moved the weights
     assert 1.0 <= tau_adv <= 10.0 and 1.0 <= tau_nat <= 10.0 and init_adv > 0 and init_nat > 0
+
+
+@pytest.mark.slow
+def test_example_config_runs_from_the_cli(tmp_path, runs_root):
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from nbdistill import cli
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "examples" / "kd_mtard_digits.yaml").read_text())
+    assert config["method"] == "kd.mtard"
+    config["trainer"].update(max_epochs=1, enable_progress_bar=False)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert cli.main(["fit", "--config", str(path)]) == 0
+    (folder,) = list(runs_root.iterdir())
+    info = json.loads((folder / "run.json").read_text())
+    assert info["status"] == "finished" and info["method"] == "kd.mtard"

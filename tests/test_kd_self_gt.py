@@ -100,3 +100,23 @@ def test_generations_split_the_epochs():
     assert generation_bounds(30, 2) == [10, 20]
     assert generation_bounds(10, 3) == [2, 5, 7]
     assert generation_bounds(2, 3) == [1]  # too few epochs merge generations
+
+
+@pytest.mark.slow
+def test_example_config_runs_from_the_cli(tmp_path, runs_root):
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from nbdistill import cli
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "examples" / "kd_self_gt_digits.yaml").read_text())
+    assert config["method"] == "kd.self_gt"
+    config["trainer"].update(max_epochs=3, enable_progress_bar=False)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert cli.main(["fit", "--config", str(path)]) == 0
+    (folder,) = list(runs_root.iterdir())
+    info = json.loads((folder / "run.json").read_text())
+    assert info["status"] == "finished" and info["method"] == "kd.self_gt"

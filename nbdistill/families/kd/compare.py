@@ -87,25 +87,27 @@ def seconds_per_epoch(run, epochs: int) -> float:
 
 def run_comparison(
     methods: Sequence[str],
-    make_student: Callable[[], Any],
+    make_student: Callable[[int], Any],
     teacher: Any,
     make_data: Callable[[int], Any],
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
     max_epochs: int = 20,
     hparams: Mapping[str, Mapping[str, Any]] | None = None,
     progress: Callable[[Result], None] | None = None,
+    baseline: bool = True,
     **fit_kwargs: Any,
 ) -> list[Result]:
-    """Fit the student-only baseline and every method of ``methods`` once per seed and collect the
-    test accuracies. ``make_student()`` builds a fresh student, ``make_data(seed)`` the data module,
+    """Fit the student-only baseline (unless ``baseline=False``) and every method of ``methods`` once
+    per seed and collect the test accuracies. ``make_student(seed)`` builds a fresh student (the same
+    initial weights for every method of a seed), ``make_data(seed)`` the data module,
     ``hparams[method]`` overrides a method's defaults; ``fit_kwargs`` go to :func:`nbdistill.fit`."""
     from ...core.fit import fit
 
     results = []
-    names = [BASELINE] + [m for m in methods if m != BASELINE]
+    names = ([BASELINE] if baseline else []) + [m for m in methods if m != BASELINE]
     for method in names:
         for seed in seeds:
-            run = fit(method, student=make_student(), teacher=teacher, data=make_data(seed), max_epochs=max_epochs, seed=seed, **dict((hparams or {}).get(method, {})), **fit_kwargs)
+            run = fit(method, student=make_student(seed), teacher=teacher, data=make_data(seed), max_epochs=max_epochs, seed=seed, **dict((hparams or {}).get(method, {})), **fit_kwargs)
             metrics = run.metrics
             result = Result(method, seed, metrics["test/student_acc"], metrics.get("test/teacher_acc", float("nan")), seconds_per_epoch(run, max_epochs))
             results.append(result)

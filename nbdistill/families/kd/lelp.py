@@ -32,6 +32,7 @@ With S = 1 the split is trivial and LELP is Hinton KD exactly.
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -138,8 +139,6 @@ def subclass_scores(embeddings: torch.Tensor, fitted: dict[str, torch.Tensor], p
 def few_class_teacher(teacher: nn.Module, classes: list[int]) -> nn.Module:
     """A copy of ``teacher`` whose last linear layer keeps only the rows of ``classes``, in that order:
     the teacher of the few-class problem ``Digits(classes=classes)`` (relabelled 0..len − 1)."""
-    import copy
-
     teacher = copy.deepcopy(teacher)
     name, head = last_linear(teacher, "teacher")
     if not classes or max(classes) >= head.out_features or min(classes) < 0:
@@ -154,12 +153,28 @@ def few_class_teacher(teacher: nn.Module, classes: list[int]) -> nn.Module:
     return teacher.eval()
 
 
+class FewClassZooTeacher(nn.Module):
+    """A zoo teacher restricted to ``classes`` (:func:`few_class_teacher`), buildable from a CLI config:
+    ``teacher: {class_path: nbdistill.families.kd.lelp.FewClassZooTeacher, init_args: {name: digits-mlp, classes: [3, 8]}}``."""
+
+    def __init__(self, name: str = "digits-mlp", classes: list[int] = (3, 8)):
+        super().__init__()
+        from ... import zoo
+
+        self.net = few_class_teacher(zoo.teacher(name), list(classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 class SubclassStudent(nn.Module):
-    """A student whose last linear layer is widened to C·S outputs; calling it gives the C class
+    """A copy of the student whose last linear layer is widened to C·S outputs (the trained network
+    is ``module.student``, not the one given); calling it gives the C class
     logits :math:`\\log\\sum_k e^{u_{c,k}}`, :meth:`subclass_logits` the C·S subclass logits."""
 
     def __init__(self, student: nn.Module, num_classes: int, subclasses: int):
         super().__init__()
+        student = copy.deepcopy(student)  # the network given stays as it was (the panel builds twice from it)
         name, head = last_linear(student, "student")
         if head.out_features != num_classes:
             raise ConfigError(

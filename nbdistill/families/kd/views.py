@@ -72,7 +72,7 @@ def gap_overlay(ax: Axes, logs: EventLog | Mapping[str, EventLog], stage: str = 
             teacher_acc.append(t)
         drawn += 1
     if not drawn:
-        return _empty(ax, title, "no data yet" if logs else "no runs to compare")
+        return _empty(ax, title, "waiting for data…" if logs else "no runs to compare")
     if teacher_acc:
         ax.axhline(float(np.mean(teacher_acc)), color="0.3", ls="--", lw=1.0, label=f"teacher ({np.mean(teacher_acc):.3f})")
     _style(ax, title, ylabel="accuracy (dotted: agreement)")
