@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from nbdistill.core.run import EventLog
 from nbdistill.widgets import views
-from nbdistill.widgets.render import Renderer, render_png
+from nbdistill.widgets.render import Composer, Renderer
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -57,7 +57,9 @@ def test_losses_plots_each_train_term_against_step():
 
 def test_losses_switches_to_log_scale_over_two_decades():
     log = EventLog([scalar("train/loss", s, 10.0 ** -s) for s in range(5)])
-    assert views.losses(axes(), log).get_yscale() == "log"
+    ax = views.losses(axes(), log)
+    assert ax.get_yscale() == "log"
+    assert not ax.yaxis.get_minor_locator()()  # no minor ticks: half the cost of a live redraw
 
 
 def test_gap_plots_accuracies_agreement_and_kl():
@@ -170,13 +172,44 @@ def test_draw_compare_makes_one_axes_per_scalar():
     assert len(fig.axes[1].get_lines()) == 2
 
 
-def test_render_png_reuses_margins_between_relayouts():
-    fig = Figure(figsize=(11, 3.6), dpi=50)
-    log = kd_log()
-    first = render_png(log, "kd.hinton", None, None, fig, 50)
-    second = render_png(log, "kd.hinton", None, None, fig, 50)
-    assert first.startswith(PNG) and second.startswith(PNG)
-    assert fig.subplotpars.left == fig._nbdistill_margins["left"]
+def test_composer_redraws_only_the_views_whose_events_changed():
+    composer = Composer(("losses", "gap", "per_class_gap"), figsize=(9, 3), dpi=50)
+    log = kd_log(steps=10)
+    png = composer.png(log, "title")
+    assert png.startswith(PNG) and composer.redrawn == ["losses", "gap", "per_class_gap"]
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(png)).size == (450, 150)
+    assert composer.png(log, "title") and composer.redrawn == []
+    log.append(scalar("train/loss", 11, 0.1))
+    composer.png(log, "title")
+    assert composer.redrawn == ["losses"]
+    log.append(scalar("train/new_term", 11, 0.1))  # a new name the losses view lists
+    composer.png(log)
+    assert composer.redrawn == ["losses"]
+    log.append(scalar("val/student_acc", 11, 0.9))
+    composer.png(log)
+    assert composer.redrawn == ["gap"]
+    log.append(points("test/per_class_gap", 11, [0, 1], [0.1, 0.2]))
+    composer.png(log)
+    assert composer.redrawn == ["per_class_gap"]
+    assert Image.open(io.BytesIO(composer.png(log))).size == (450, 150 - round(0.34 * 50))  # no title strip
+
+
+def test_read_log_is_an_event_log_that_records_reads():
+    from nbdistill.widgets.render import ReadLog
+
+    log = kd_log(steps=10)
+    reads = ReadLog(log)
+    assert isinstance(reads, EventLog)  # views may check (kd's gap_overlay does)
+    reads.scalars("val/kl")
+    reads.names("scalar")
+    assert reads.read == {"val/kl"} and reads.listed == {"scalar"} and not reads.everything
+    before = reads.state(log)
+    log.append(scalar("val/kl", 11, 0.1))
+    assert reads.state(log) != before
+    with pytest.raises(TypeError):
+        reads.append(scalar("x", 1, 1.0))
 
 
 @pytest.mark.parametrize("process", [True, False])

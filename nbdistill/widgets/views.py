@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 from ..core.run import EventLog
 
@@ -76,6 +77,7 @@ def losses(ax: Axes, log: EventLog) -> Axes:
     finite = np.concatenate(everything)
     if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 100:
         ax.set_yscale("log")
+        ax.yaxis.set_minor_locator(NullLocator())  # minor log ticks would double the cost of a live redraw
     _style(ax, "training loss")
     ax.legend(fontsize=LEGEND_SIZE, loc="best", framealpha=0.85)
     return ax
