@@ -1,1 +1,2 @@
-"""Graph distillation: graph data sets into frequent computation trees (Mirage); GNNs into MLPs."""
+"""Graph distillation: graph data sets into frequent computation trees (Mirage); GNNs into MLPs (GLNN, FF-G2M)."""
+from . import losses, module, views  # noqa: F401

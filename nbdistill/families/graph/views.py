@@ -1,0 +1,106 @@
+"""Views of the graph family (pure functions ``view(ax, log) -> ax``, registered in ``VIEWS``).
+
+- ``tree_histogram``: Mirage's computation-tree histogram per class, live while it mines;
+- ``distilled_vs_full``: the GNN trained on the distilled set against the one trained on all graphs;
+- ``latency``: inference time of the GNN teacher against the MLP student.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.axes import Axes
+
+from ...core.run import EventLog
+from ...widgets.views import VIEWS, _empty, decimate
+
+CLASS_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+TREE_LABEL_CHARS = 16
+TITLE_SIZE, LABEL_SIZE, LEGEND_SIZE = 10, 9, 8
+
+
+def _style(ax: Axes, title: str, xlabel: str = "step", ylabel: str | None = None) -> None:
+    ax.set_title(title, fontsize=TITLE_SIZE)
+    ax.set_xlabel(xlabel, fontsize=LABEL_SIZE)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=LABEL_SIZE)
+    ax.tick_params(labelsize=LABEL_SIZE - 1)
+    ax.grid(alpha=0.3)
+
+
+def _short(text: str, width: int = TREE_LABEL_CHARS) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def tree_histogram(ax: Axes, log: EventLog) -> Axes:
+    """Graphs of each class containing each of the most common computation trees (log scale),
+    with each class's support threshold (a tree below it can be in no frequent tree set)."""
+    event = log.last("mirage/tree_support")
+    if event is None or not event.get("trees"):
+        return _empty(ax, "computation trees")
+    per_class = np.asarray(event["per_class"], dtype=float)
+    classes, k = per_class.shape
+    width = 0.8 / classes
+    x = np.arange(k)
+    for c in range(classes):
+        color = CLASS_COLORS[c % len(CLASS_COLORS)]
+        ax.bar(x + (c - (classes - 1) / 2) * width, np.maximum(per_class[c], 0.8), width, color=color, label=f"class {c}")
+        ax.axhline(event["thresholds"][c], color=color, ls="--", lw=1)
+    ax.set_yscale("log")
+    ax.set_xticks(x)
+    ax.set_xticklabels([_short(t) for t in event["trees"]], rotation=90, fontsize=LABEL_SIZE - 3, family="monospace")
+    title = f"computation trees ({event['graphs']}/{event['total_graphs']} graphs, {event['distinct_trees']} distinct)"
+    _style(ax, title, xlabel="", ylabel="graphs containing the tree")
+    ax.grid(False)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=LEGEND_SIZE, loc="upper right", framealpha=0.85, title="-- support threshold", title_fontsize=LEGEND_SIZE - 1)
+    return ax
+
+
+def distilled_vs_full(ax: Axes, log: EventLog) -> Axes:
+    """Validation accuracy (solid) and ROC-AUC (dashed) of the GNN trained on the distilled set and
+    of the one trained on the full set; the legend gives their test values once the fit ends."""
+    if not log.scalars("val/student_acc")[0]:
+        return _empty(ax, "distilled vs full data")
+    for who, label, color in (("student", "distilled", "tab:blue"), ("full", "full", "tab:gray")):
+        for metric, ls in (("acc", "-"), ("auc", "--")):
+            steps, values = log.scalars(f"val/{who}_{metric}")
+            if not steps:
+                continue
+            test = log.last_value(f"test/{who}_{metric}")
+            text = f"{label} {metric}" + (f" (test {test:.3f})" if test is not None and math.isfinite(test) else "")
+            ax.plot(*decimate(steps, values), color=color, ls=ls, marker="." if len(steps) <= 60 else None, label=text)
+    ratio = log.last_value("mirage/compression_bytes")
+    title = "distilled vs full data" + (f" ({ratio:.1f}× fewer bytes)" if ratio else "")
+    _style(ax, title, ylabel="validation score")
+    ax.set_ylim(0.0, 1.02)
+    ax.legend(fontsize=LEGEND_SIZE, loc="lower right", framealpha=0.85)
+    return ax
+
+
+def latency(ax: Axes, log: EventLog) -> Axes:
+    """Median inference time of the GNN teacher and the MLP student, on the whole graph and for a
+    batch of nodes served alone (the GNN must gather their neighbourhoods first)."""
+    names = ("graph", "nodes")
+    gnn = [log.last_value(f"latency/gnn_{n}_ms") for n in names]
+    mlp = [log.last_value(f"latency/mlp_{n}_ms") for n in names]
+    if any(v is None for v in gnn + mlp):
+        return _empty(ax, "inference latency", "measured when the fit ends")
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, gnn, 0.4, color="tab:gray", label="GNN (teacher)")
+    ax.bar(x + 0.2, mlp, 0.4, color="tab:blue", label="MLP (student)")
+    for i in range(len(names)):
+        ax.annotate(f"{gnn[i] / mlp[i]:.0f}×", (x[i], max(gnn[i], mlp[i])), ha="center", va="bottom", fontsize=LABEL_SIZE)
+    ax.set_xticks(x)
+    ax.set_xticklabels(["whole graph", "nodes served alone"], fontsize=LABEL_SIZE)
+    _style(ax, "inference latency (median)", xlabel="", ylabel="milliseconds")
+    ax.set_ylim(0, max(gnn + mlp) * 1.25)
+    ax.grid(False)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=LEGEND_SIZE, loc="upper right", framealpha=0.85)
+    return ax
+
+
+VIEWS["tree_histogram"] = tree_histogram
+VIEWS["distilled_vs_full"] = distilled_vs_full
+VIEWS["latency"] = latency
