@@ -42,7 +42,7 @@ TICK = 0.25
 #: Longest share of wall time the figure may cost the kernel when it is drawn in-process (no worker).
 LOCAL_DUTY = 0.05
 #: Longest share of wall time the drawing worker may be busy (it shares the CPU cores with training).
-WORKER_DUTY = 0.5
+WORKER_DUTY = 0.25
 FIGSIZE = (11.0, 3.6)
 CONTROL_WIDTH = "340px"
 DESCRIPTION_WIDTH = "120px"
@@ -304,9 +304,16 @@ class Panel:
             self._done.set()
             if self._ticker is not None:
                 self._ticker.join()
-            self.redraw()
+            self._safe_redraw()
             self._update_status()
             self._set_running_ui(False)
+
+    def _safe_redraw(self) -> None:
+        """:meth:`redraw` from a thread: a figure that cannot be drawn is reported, never fatal."""
+        try:
+            self.redraw()
+        except Exception as exc:  # noqa: BLE001 (shown in the error box; training goes on)
+            self._set_error(f"the figure could not be drawn: {type(exc).__name__}: {exc}")
 
     def _tick(self) -> None:
         period = 1.0 / self.redraw_hz
@@ -318,7 +325,7 @@ class Panel:
             if now < next_draw or len(self._events) == drawn:
                 continue
             drawn = len(self._events)
-            self.redraw()
+            self._safe_redraw()
             duty = LOCAL_DUTY if self.renderer.in_process else WORKER_DUTY
             next_draw = max(now + period, time.monotonic() + self.renderer.last_cost * (1 / duty - 1))
 
