@@ -275,8 +275,9 @@ class MTARD(DistillModule):
             init_adv, init_nat = losses.tolist()
         weights = update_weights(torch.tensor([w_adv, w_nat], dtype=torch.float64), losses, torch.tensor([init_adv, init_nat], dtype=torch.float64), self.weight_lr)
         self.balance.copy_(torch.tensor([*weights.tolist(), tau_adv_next, tau_nat_next, init_adv, init_nat]))
-        for name, value in zip(("w_adv", "w_nat", "tau_adv", "tau_nat"), self.balance[:4].tolist()):
-            self.log(f"mtard/{name}", value, on_step=True, on_epoch=False)
+        if self._logs_this_step():
+            for name, value in zip(("w_adv", "w_nat", "tau_adv", "tau_nat"), self.balance[:4].tolist()):
+                self.log(f"mtard/{name}", value, on_step=True, on_epoch=False)
         w = weights.to(l_adv.dtype)
         return {"loss": w[0] * l_adv + w[1] * l_nat, "adv": l_adv, "nat": l_nat}
 
