@@ -82,7 +82,11 @@ def main() -> None:
     torch.set_num_threads(1)
     sizes = [100, 1000] if args.quick else [100, 1000, 10000]
 
-    from nbdistill.families.graph.mining import build_distilled_set, select_tree_sets, storage
+    from nbdistill.families.graph.mining import (
+        build_distilled_set,
+        select_tree_sets,
+        storage,
+    )
 
     start = time.perf_counter()
     everything = make_graphs(sizes[-1])
@@ -97,9 +101,11 @@ def main() -> None:
         for n in sizes:
             graphs = [everything[i] for i in order[:n]]
             repeats = 3 if n <= 1000 else 1
-            t_codes, miner = timed(lambda: mine_codes(graphs, hops), repeats)
-            t_explicit, explicit = timed(lambda: mine_explicit(graphs, hops), repeats)
-            t_select, distilled = timed(lambda: build_distilled_set(miner, select_tree_sets(miner, args.min_support, limit=200_000)), 1)
+            t_codes, miner = timed(lambda g=graphs, h=hops: mine_codes(g, h), repeats)
+            t_explicit, explicit = timed(lambda g=graphs, h=hops: mine_explicit(g, h), repeats)
+            t_select, distilled = timed(
+                lambda m=miner: build_distilled_set(m, select_tree_sets(m, args.min_support, limit=200_000)), 1
+            )
             ratio = storage(graphs)["bytes"] / max(storage(distilled.graphs)["bytes"], 1) if distilled.graphs else float("nan")
             growth = (f"{t_codes / previous[0]:6.1f}×", f"{t_explicit / previous[1]:6.1f}×") if previous else ("", "")
             print(f"{hops:>4} {n:>7} {t_codes:>9.3f} {growth[0]:>7} {t_explicit:>11.3f} {growth[1]:>7} "

@@ -35,8 +35,8 @@ def test_graph_splits_are_stratified_and_disjoint():
     data.setup()
     sizes = {s: len(data.graphs(s)) for s in ("train", "val", "test")}
     assert sizes == {"train": 24, "val": 8, "test": 8}
-    for split in sizes:
-        assert sum(int(g.y) for g in data.graphs(split)) == sizes[split] // 2
+    for split, size in sizes.items():
+        assert sum(int(g.y) for g in data.graphs(split)) == size // 2
     batch = next(iter(data.train_dataloader()))
     assert batch.num_graphs == 8 and batch.x.shape[1] == data.num_node_features
 

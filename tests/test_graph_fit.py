@@ -52,6 +52,14 @@ def test_mirage_mines_live_then_trains_on_distilled_and_full_data():
     run.plot()
 
 
+def test_mirage_without_the_full_baseline_trains_the_distilled_gnn_only():
+    data = BAMotifs(num_graphs=20, batch_size=4)
+    run = nd.fit("graph.mirage", student=GIN(data.num_node_features, 8, 2), data=data, max_epochs=1, full_baseline=False)
+    assert run.module.full is None and set(run.module.last_terms) == {"loss", "distilled_ce"}
+    assert "test/student_auc" in run.metrics and "test/full_acc" not in run.metrics
+    run.plot()
+
+
 def test_mirage_refuses_what_it_cannot_mine_before_training():
     data = BAMotifs(num_graphs=20, batch_size=4)
     with pytest.raises(nd.ConfigError, match="num_hops = 2 but the student GNN has 3 layers"):

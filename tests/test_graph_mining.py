@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from nbdistill.families.graph.fpgrowth import TooManyItemsets, frequent_itemsets
-from nbdistill.families.graph.mining import TreeMiner, build_distilled_set, min_count, select_tree_sets, storage
+from nbdistill.families.graph.mining import (
+    TreeMiner,
+    build_distilled_set,
+    min_count,
+    select_tree_sets,
+    storage,
+)
 from nbdistill.families.graph.trees import TreeCodes
 from nbdistill.models.gnn import GAT, GCN, GIN
 

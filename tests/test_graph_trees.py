@@ -46,7 +46,7 @@ def unrolled_tree(adjacency, node_label, edge_label, root: int, depth: int) -> n
 
 
 def isomorphic(a: nx.DiGraph, b: nx.DiGraph) -> bool:
-    same = lambda x, y: x == y  # noqa: E731
+    same = lambda x, y: x == y
     return nx.is_isomorphic(a, b, node_match=same, edge_match=same)
 
 

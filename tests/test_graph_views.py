@@ -53,3 +53,13 @@ def test_latency_compares_gnn_and_mlp():
     ax = views.latency(Figure().subplots(), log)
     assert sorted(p.get_height() for p in ax.patches) == sorted(values.values())
     assert {t.get_text() for t in ax.texts} == {"60×"}
+
+
+def test_draw_tree_puts_the_root_on_top_above_its_children():
+    # root 0 (label 2) with children 1 and 2; node 2 has children 3 and 4; edges point child -> parent
+    edges = [[1, 2, 3, 4], [0, 0, 2, 2]]
+    ax = views.draw_tree(Figure().subplots(), [2, 0, 1, 0, 0], edges, names=["a", "b", "c"])
+    assert [t.get_text() for t in ax.texts] == ["c", "a", "b", "a", "a"]
+    xs, ys = zip(*[t.get_position() for t in ax.texts])
+    assert ys == (0, -1, -1, -2, -2) and xs[0] == (xs[1] + xs[2]) / 2 and xs[2] == (xs[3] + xs[4]) / 2
+    assert len(ax.get_lines()) == 4

@@ -17,7 +17,7 @@ Node classification (one graph whose nodes are split into train/val/test masks):
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pytorch_lightning as pl

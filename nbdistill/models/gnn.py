@@ -11,6 +11,8 @@ Call as ``model(x, edge_index)`` (node logits) or ``model(x, edge_index, batch, 
 """
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 from torch import nn
 
@@ -41,7 +43,7 @@ class GNN(nn.Module):
         self.readout = readout
         self.dropout = dropout
         widths = [in_channels] + [hidden] * num_layers
-        self.convs = nn.ModuleList(self.conv(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.convs = nn.ModuleList(self.conv(a, b) for a, b in pairwise(widths))
         self.head = nn.Linear(hidden, out_channels)
 
     def conv(self, in_channels: int, out_channels: int) -> nn.Module:

@@ -11,7 +11,7 @@ self-contained implementation of the same algorithm (checked against brute-force
 from __future__ import annotations
 
 from collections import Counter
-from typing import Hashable, Iterable
+from collections.abc import Hashable, Iterable
 
 
 class TooManyItemsets(RuntimeError):
@@ -19,9 +19,9 @@ class TooManyItemsets(RuntimeError):
 
 
 class _Node:
-    __slots__ = ("item", "count", "parent", "children")
+    __slots__ = ("children", "count", "item", "parent")
 
-    def __init__(self, item: Hashable | None, parent: "_Node | None"):
+    def __init__(self, item: Hashable | None, parent: _Node | None):
         self.item = item
         self.count = 0
         self.parent = parent

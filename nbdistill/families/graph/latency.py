@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 
-def median_ms(call: Callable[[], object], repeats: int = 20, warmup: int = 3) -> float:
-    """Median wall time of ``call()`` in milliseconds, after ``warmup`` untimed calls."""
+def median_ms(call: Callable[[], object], repeats: int = 20, warmup: int = 3, cuda: bool = False) -> float:
+    """Median wall time of ``call()`` in milliseconds, after ``warmup`` untimed calls; with ``cuda``
+    each call is timed until the GPU has finished it."""
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     for _ in range(warmup):
         call()
+    sync()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         call()
+        sync()
         times.append(time.perf_counter() - start)
     return 1000.0 * statistics.median(times)
 
@@ -54,12 +58,13 @@ def inference_latency(
         subset, edges, mapping, _ = k_hop_subgraph(nodes, num_hops, graph.edge_index, relabel_nodes=True, num_nodes=graph.num_nodes)
         return gnn(graph.x[subset], edges)[mapping]
 
+    cuda = graph.x.is_cuda
     try:
         return {
-            "gnn_graph_ms": median_ms(lambda: gnn(graph.x, graph.edge_index), repeats),
-            "mlp_graph_ms": median_ms(lambda: mlp(graph.x), repeats),
-            "gnn_nodes_ms": median_ms(gnn_nodes, repeats),
-            "mlp_nodes_ms": median_ms(lambda: mlp(graph.x[nodes]), repeats),
+            "gnn_graph_ms": median_ms(lambda: gnn(graph.x, graph.edge_index), repeats, cuda=cuda),
+            "mlp_graph_ms": median_ms(lambda: mlp(graph.x), repeats, cuda=cuda),
+            "gnn_nodes_ms": median_ms(gnn_nodes, repeats, cuda=cuda),
+            "mlp_nodes_ms": median_ms(lambda: mlp(graph.x[nodes]), repeats, cuda=cuda),
         }
     finally:
         torch.set_num_threads(threads_before)

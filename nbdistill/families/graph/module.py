@@ -24,7 +24,14 @@ from ...core.registry import HParam, register
 from . import losses
 from .fpgrowth import TooManyItemsets
 from .latency import inference_latency
-from .mining import DistilledSet, TreeMiner, build_distilled_set, min_count, select_tree_sets, storage
+from .mining import (
+    DistilledSet,
+    TreeMiner,
+    build_distilled_set,
+    min_count,
+    select_tree_sets,
+    storage,
+)
 from .teacher import observed_graph, train_node_classifier
 
 NODE_VIEWS = ("losses", "gap", "latency")

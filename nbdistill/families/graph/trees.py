@@ -26,7 +26,7 @@ tree of an id as a graph for training.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -3,6 +3,8 @@
 - ``tree_histogram``: Mirage's computation-tree histogram per class, live while it mines;
 - ``distilled_vs_full``: the GNN trained on the distilled set against the one trained on all graphs;
 - ``latency``: inference time of the GNN teacher against the MLP student.
+
+:func:`draw_tree` is not a run view: it draws one computation tree (for the tutorial).
 """
 from __future__ import annotations
 
@@ -90,14 +92,53 @@ def latency(ax: Axes, log: EventLog) -> Axes:
     ax.bar(x - 0.2, gnn, 0.4, color="tab:gray", label="GNN (teacher)")
     ax.bar(x + 0.2, mlp, 0.4, color="tab:blue", label="MLP (student)")
     for i in range(len(names)):
-        ax.annotate(f"{gnn[i] / mlp[i]:.0f}×", (x[i], max(gnn[i], mlp[i])), ha="center", va="bottom", fontsize=LABEL_SIZE)
+        ax.annotate(f"{gnn[i] / mlp[i]:.0f}×", (x[i], max(gnn[i], mlp[i]) * 1.3), ha="center", va="bottom", fontsize=LABEL_SIZE)
+    ax.set_yscale("log")
+    ax.set_ylim(min(gnn + mlp) / 3, max(gnn + mlp) * 40)
     ax.set_xticks(x)
     ax.set_xticklabels(["whole graph", "nodes served alone"], fontsize=LABEL_SIZE)
-    _style(ax, "inference latency (median)", xlabel="", ylabel="milliseconds")
-    ax.set_ylim(0, max(gnn + mlp) * 1.25)
+    _style(ax, "inference latency (median)", xlabel="", ylabel="milliseconds (log)")
     ax.grid(False)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=LEGEND_SIZE, loc="upper right", framealpha=0.85)
+    return ax
+
+
+def draw_tree(ax: Axes, node_labels, edge_index, names=None, title: str = "") -> Axes:
+    """Draw a rooted tree given as node labels and child → parent edges (node 0 the root, on top),
+    each node showing its label (``names[label]`` when given): the form of
+    :meth:`~nbdistill.families.graph.trees.TreeCodes.materialise`."""
+    labels = [int(v) for v in node_labels]
+    children: list[list[int]] = [[] for _ in labels]
+    for child, parent in zip(*[list(map(int, row)) for row in edge_index]):
+        children[parent].append(child)
+    x, depth, leaves = [0.0] * len(labels), [0] * len(labels), [0]
+
+    def place(node: int, level: int) -> float:
+        depth[node] = level
+        if children[node]:
+            x[node] = float(np.mean([place(c, level + 1) for c in children[node]]))
+        else:
+            x[node], leaves[0] = float(leaves[0]), leaves[0] + 1
+        return x[node]
+
+    place(0, 0)
+    for parent, kids in enumerate(children):
+        for c in kids:
+            ax.plot([x[parent], x[c]], [-depth[parent], -depth[c]], color="0.6", lw=1, zorder=1)
+    for node, label in enumerate(labels):
+        color = CLASS_COLORS[label % len(CLASS_COLORS)]
+        ax.scatter(x[node], -depth[node], s=260, color=color, edgecolor="black" if node == 0 else "white", zorder=2)
+        text = names[label] if names is not None else str(label)
+        ax.text(x[node], -depth[node], text, ha="center", va="center", fontsize=LABEL_SIZE, color="white", zorder=3)
+    ax.set_title(title, fontsize=TITLE_SIZE)
+    ax.set_yticks(-np.arange(max(depth) + 1))
+    ax.set_yticklabels([f"depth {d}" for d in range(max(depth) + 1)], fontsize=LABEL_SIZE - 1)
+    ax.set_xticks([])
+    ax.set_xlim(-0.7, max(leaves[0] - 1, 0) + 0.7)
+    ax.set_ylim(-max(depth) - 0.5, 0.5)
+    for side in ("top", "right", "bottom"):
+        ax.spines[side].set_visible(False)
     return ax
 
 
