@@ -11,7 +11,9 @@ form get it, and their row says so: ``kd.ofa`` distils the conv teacher ``digits
 8×8 images (the MLP student flattens them), ``kd.moe_teacher`` the mixture-of-experts teacher
 ``digits-moe``; their gap closed is measured against their own teacher. ``kd.signal`` works on
 1-D signals only and is compared on MNIST-1D (SignalCNN student, ``mnist1d-convtransformer``
-teacher, 400 training signals) in a second table. Accuracy is the student's test accuracy after
+teacher, 400 training signals) in a second table, and ``kd.lelp`` against ``kd.hinton`` on the
+few-class problem digits 3 against 8 (40 labels, MLP 64-8-2) in a third; a fourth gives the clean
+and PGD-20 accuracy of the student-only, Hinton and MTARD students. Accuracy is the student's test accuracy after
 the last epoch (not the best epoch), mean ± std over seeds; seconds per epoch is the wall time of
 the run (training, validation, set-up) divided by its epochs, on this machine, under its load.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import time
 
 import pytorch_lightning as pl
@@ -35,6 +38,7 @@ SETTINGS = {
     "kd.moe_teacher": {"teacher": "digits-moe"},
 }
 SIGNAL_ONLY = {"kd.signal"}
+FEW_CLASSES = [3, 8]
 
 
 def digits_student(seed: int):
@@ -71,12 +75,52 @@ def run_signal(seeds, epochs, progress) -> list[Result]:
                           lambda seed: nd.data.MNIST1D(n_train=400, seed=seed), seeds=seeds, max_epochs=epochs, progress=progress)
 
 
+def run_few_class(seeds, epochs, progress) -> list[Result]:
+    """Digits 3 against 8, 40 labels in batches of 8, MLP 64-8-2, the ten-class teacher's head restricted to the pair."""
+    from nbdistill.families.kd.lelp import few_class_teacher
+
+    def student(seed):
+        pl.seed_everything(seed, verbose=False)
+        return nd.models.MLP(64, [8], len(FEW_CLASSES))
+
+    return run_comparison(["kd.hinton", "kd.lelp"], student, few_class_teacher(nd.zoo.teacher(DIGITS_TEACHER), FEW_CLASSES),
+                          lambda seed: nd.data.Digits(classes=FEW_CLASSES, n_train=40, batch_size=8, seed=seed),
+                          seeds=seeds, max_epochs=epochs, progress=progress)
+
+
+def run_robustness(seeds, epochs, progress) -> dict[str, dict[str, list[float]]]:
+    """Clean and PGD-20 test accuracy (ε = 0.5, the same white-box attack on every student) of the
+    student-only, Hinton KD and MTARD students of the digits setting."""
+    from nbdistill.families.kd.mtard import pgd_attack
+
+    data = nd.data.Digits()
+    x, y = data.dataset("test").tensors
+    x_train = data.dataset("train").tensors[0]
+    box = (x_train.min(0).values, x_train.max(0).values)
+    out: dict[str, dict[str, list[float]]] = {}
+    for method in (BASELINE, "kd.hinton", "kd.mtard"):
+        for seed in seeds:
+            run = nd.fit(method, student=digits_student(seed), teacher=nd.zoo.teacher(DIGITS_TEACHER),
+                         data=nd.data.Digits(n_train=100, seed=seed), max_epochs=epochs, seed=seed)
+            net = run.module.student.eval()
+            adv = pgd_attack(net, x, y, 0.5, 2.5 * 0.5 / 20, 20, "uniform", *box, generator=torch.Generator().manual_seed(seed))
+            with torch.no_grad():
+                clean, attacked = ((net(v).argmax(-1) == y).float().mean().item() for v in (x, adv))
+            out.setdefault(method, {"clean": [], "pgd": []})
+            out[method]["clean"].append(clean)
+            out[method]["pgd"].append(attacked)
+            print(f"  {method:<16} seed {seed}  clean {clean:.4f}  PGD-20 {attacked:.4f}", flush=True)
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--methods", nargs="*", default=None, help="default: every registered kd method")
     parser.add_argument("--no-signal", action="store_true", help="skip the MNIST-1D table")
+    parser.add_argument("--no-few-class", action="store_true", help="skip the two-class (LELP) table")
+    parser.add_argument("--no-robustness", action="store_true", help="skip the clean/PGD table (MTARD)")
     parser.add_argument("--json", default=None, help="save the rows of both tables to this file")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
@@ -102,6 +146,21 @@ def main(argv=None) -> None:
         print()
         print(format_table(signal_rows))
         out["mnist1d"] = signal_rows
+    if not args.no_few_class and "kd.lelp" in methods:
+        print(f"\ndigits {FEW_CLASSES[0]} against {FEW_CLASSES[1]}, 40 labels, batch 8, student MLP 64-8-2, "
+              f"teacher {DIGITS_TEACHER} restricted to the pair, {args.epochs} epochs")
+        few_rows, _ = comparison_rows(run_few_class(seeds, args.epochs, progress))
+        print()
+        print(format_table(few_rows))
+        out["few_class"] = few_rows
+    if not args.no_robustness and "kd.mtard" in methods:
+        print(f"\ndigits, 100 labels: clean and PGD-20 (ε = 0.5, standardised units) test accuracy, {args.epochs} epochs")
+        rob = run_robustness(seeds, args.epochs, progress)
+        print("\n| method | clean acc (%) | PGD-20 acc (%) |\n|---|---|---|")
+        for method, accs in rob.items():
+            cells = [f"{100 * statistics.fmean(v):.2f} ± {100 * (statistics.stdev(v) if len(v) > 1 else float('nan')):.2f}" for v in accs.values()]
+            print(f"| {method} | {cells[0]} | {cells[1]} |")
+        out["robustness"] = rob
     print(f"\n({time.time() - start:.0f} s in all)")
     if args.json:
         with open(args.json, "w") as f:

@@ -1,7 +1,7 @@
 """Hinton KD on digits three ways, side by side: a plain PyTorch loop, torchdistill's KDLoss, nd.fit.
 
-    python bench/kd_peers.py                  # 3 interleaved repetitions of 40 epochs
-    python bench/kd_peers.py --reps 5 --epochs 60
+    python bench/kd_peers.py                  # 5 interleaved repetitions of 60 epochs
+    python bench/kd_peers.py --reps 8 --epochs 100
 
 Same task and student in every case: Digits (1 078 training images, batch 64), student MLP
 64-32-10, teacher ``digits-mlp``, T = 4, CE weight 0.1 and T²·KL weight 0.9, Adam 1e-2, the
@@ -23,7 +23,8 @@ student's accuracy on the validation split after every epoch and on the test spl
       much of (c)'s speed is the cache and how much the framework costs.
 
 Each case's samples/s is training samples seen / wall time of the whole call (set-up included).
-The cases are interleaved (a, b, c, d, a, …) and medians compared. Prints accuracies and the
+The cases are interleaved, their order rotated every repetition (a b c d, b c d a, …), and
+medians compared. Prints accuracies and the
 ratios: goals are nbdistill faster than torchdistill (b/c time > 1) and within 1.3 × the plain loop
 (c/a time ≤ 1.3). Needs ``pip install torchdistill`` (run with ``--no-deps`` if pip would replace
 your torch build); without it, (b) is skipped.
@@ -136,8 +137,8 @@ def with_fit(epochs: int, batch_size: int, seed: int, root: Path) -> tuple[int, 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (tiny networks: 1 is fastest)")
     args = parser.parse_args(argv)
@@ -166,6 +167,7 @@ def main(argv=None) -> None:
             cases.append(("b", lambda: loop(args.epochs, args.batch_size, rep, TorchdistillStep())))
         cases += [("c", lambda: with_fit(args.epochs, args.batch_size, rep, root)),
                   ("d", lambda: loop(args.epochs, args.batch_size, rep, plain_step, cache=True))]
+        cases = cases[rep % len(cases):] + cases[: rep % len(cases)]  # rotate: no case always runs first
         for key, call in cases:
             start = time.perf_counter()
             seen, acc = call()

@@ -42,6 +42,8 @@ from torch import nn
 from ...core.errors import ConfigError
 from ...core.module import DistillModule
 from ...core.registry import HParam, register
+from .module import GAP_VIEWS
+from .views import KD_EXTRA_VIEWS
 
 
 def last_linear(model: nn.Module, who: str) -> tuple[str, nn.Linear]:
@@ -203,7 +205,7 @@ class SubclassStudent(nn.Module):
         HParam("project", bool, True, help="project embeddings on the null space of the teacher's classifier"),
         HParam("rotate", bool, False, help="mix the S principal directions by a random rotation"),
     ],
-    views=("losses", "gap", "per_class_gap", "agreement_matrix"),
+    views=GAP_VIEWS + KD_EXTRA_VIEWS,
 )
 class LELP(DistillModule):
     """LELP: the student learns pseudo-subclasses cut from the teacher's embeddings by per-class PCA (Loo et al., 2024)."""

@@ -27,6 +27,8 @@ from torch import nn
 from ...core.errors import ConfigError
 from ...core.module import DistillModule
 from ...core.registry import HParam, register
+from .module import GAP_VIEWS
+from .views import KD_EXTRA_VIEWS
 
 
 def signal_kd(
@@ -51,7 +53,7 @@ def signal_kd(
         HParam("temperature", float, 4.0, 1.0, 20.0, help="softening temperature T"),
         HParam("soft_weight", float, 0.7, 0.0, 1.0, help="λ: weight of T²·KL; 1 − λ weighs the CE on labels"),
     ],
-    views=("losses", "gap", "per_class_gap", "agreement_matrix"),
+    views=GAP_VIEWS + KD_EXTRA_VIEWS,
 )
 class SignalKD(DistillModule):
     """Signal KD (ClST's SKD, Hou et al. 2024): λ·T²·KL + (1 − λ)·CE, on 1-D signals [channels, length]."""

@@ -231,5 +231,6 @@ KD_VIEWS = {
 }
 VIEWS.update(KD_VIEWS)
 
-#: The views to add to every KD method's panel (beside ``losses``, ``gap``, ``per_class_gap``).
-KD_GAP_VIEWS = ("agreement_matrix",)
+#: The views to add to every KD method's panel, beside ``module.GAP_VIEWS`` (the agreement matrix
+#: is emitted by the core at every evaluation).
+KD_EXTRA_VIEWS = ("agreement_matrix",)
