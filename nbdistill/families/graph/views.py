@@ -87,7 +87,7 @@ def latency(ax: Axes, log: EventLog) -> Axes:
     gnn = [log.last_value(f"latency/gnn_{n}_ms") for n in names]
     mlp = [log.last_value(f"latency/mlp_{n}_ms") for n in names]
     if any(v is None for v in gnn + mlp):
-        return _empty(ax, "inference latency", "measured when the fit ends")
+        return _empty(ax, "inference latency", "waiting for the end of the fit")
     x = np.arange(len(names))
     ax.bar(x - 0.2, gnn, 0.4, color="tab:gray", label="GNN (teacher)")
     ax.bar(x + 0.2, mlp, 0.4, color="tab:blue", label="MLP (student)")
