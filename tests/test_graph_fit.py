@@ -60,6 +60,18 @@ def test_mirage_without_the_full_baseline_trains_the_distilled_gnn_only():
     run.plot()
 
 
+def test_a_resumed_mirage_run_remembers_its_best_epochs():
+    data = BAMotifs(num_graphs=20, batch_size=4)
+    first = nd.fit("graph.mirage", student=GIN(data.num_node_features, 8, 2), data=data, max_epochs=1)
+    best = {who: score for who, (score, _) in first.module._best.items()}
+    saved = torch.load(first.checkpoint, map_location="cpu", weights_only=False)["mirage_best"]
+    assert {who: score for who, (score, _) in saved.items()} == best
+    again = nd.resume(first, student=GIN(data.num_node_features, 8, 2), data=data, max_epochs=2)
+    assert again.status == "finished" and again.path == first.path
+    assert set(again.module._best) == {"student", "full"}
+    assert all(again.module._best[who][0] >= best[who] for who in best)
+
+
 def test_mirage_refuses_what_it_cannot_mine_before_training():
     data = BAMotifs(num_graphs=20, batch_size=4)
     with pytest.raises(nd.ConfigError, match="num_hops = 2 but the student GNN has 3 layers"):

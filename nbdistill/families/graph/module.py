@@ -475,6 +475,12 @@ class Mirage(DistillModule):
             if score > self._best.get(who, (-math.inf,))[0]:
                 self._best[who] = (score, copy.deepcopy(model.state_dict()))
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["mirage_best"] = self._best
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._best = checkpoint.get("mirage_best", {})
+
     def on_fit_end(self) -> None:
         """Each GNN takes back its weights of the best validation epoch (ROC-AUC, or accuracy when it is
         undefined), as the paper selects them; then its accuracy and ROC-AUC on the test graphs."""
