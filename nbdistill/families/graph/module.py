@@ -78,6 +78,9 @@ class GNNToMLP(DistillModule):
 
     # -- teacher --------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
+        """Without a teacher, train one first: a 2-layer GCN (width 64, dropout 0.5; GLNN's Cora
+        teacher) for ``teacher_epochs`` full-batch Adam steps on the observed graph, keeping its best
+        validation epoch (:func:`~nbdistill.families.graph.teacher.train_node_classifier`)."""
         if len(self.teachers):
             return
         from ...models.gnn import GCN
@@ -106,7 +109,7 @@ class GNNToMLP(DistillModule):
         _require(
             batch,
             ("x", "edge_index", "y", "train_mask", "val_mask", "test_mask", "obs_mask"),
-            f"{self.method_name} needs node-classification data (one graph with train/val/test masks, e.g. nd.data.SBM())",
+            f"{self.method_name} needs node-classification data (one graph with train/val/test masks, e.g. nbdistill.data.graphs.SBM())",
         )
         try:
             with torch.no_grad():
@@ -319,7 +322,7 @@ class Mirage(DistillModule):
         _require(
             batch,
             ("x", "edge_index", "y", "batch"),
-            "graph.mirage needs graph-classification data (PyG batches of graphs, e.g. nd.data.BAMotifs())",
+            "graph.mirage needs graph-classification data (PyG batches of graphs, e.g. nbdistill.data.graphs.BAMotifs())",
         )
         node_labels(batch)
         depth = getattr(self.student, "num_layers", None)
@@ -335,7 +338,7 @@ class Mirage(DistillModule):
                 out = self.student(batch.x, batch.edge_index, batch.batch, None)
         except (RuntimeError, ValueError, TypeError) as exc:
             raise ConfigError(
-                f"the student must be a GNN called as student(x, edge_index, batch, root_mask), e.g. nd.models.GIN: {exc}"
+                f"the student must be a GNN called as student(x, edge_index, batch, root_mask), e.g. nbdistill.models.gnn.GIN: {exc}"
             ) from exc
         if out.shape[0] != batch.num_graphs:
             raise ConfigError(f"the student must output one logit row per graph, got shape {tuple(out.shape)}")
