@@ -29,7 +29,13 @@ import pytorch_lightning as pl
 import torch
 
 import nbdistill as nd
-from nbdistill.families.kd.compare import BASELINE, Result, comparison_rows, format_table, run_comparison
+from nbdistill.families.kd.compare import (
+    BASELINE,
+    Result,
+    comparison_rows,
+    format_table,
+    run_comparison,
+)
 
 DIGITS_TEACHER = "digits-mlp"
 #: per-method differences from the default setting: teacher, data options
@@ -54,7 +60,7 @@ def run_digits(methods, seeds, epochs, progress) -> list[Result]:
         data_kw = s.get("data", {})
         try:
             got = run_comparison([method], digits_student, nd.zoo.teacher(teacher_name),
-                                 lambda seed: nd.data.Digits(n_train=100, seed=seed, **data_kw),
+                                 lambda seed, data_kw=data_kw: nd.data.Digits(n_train=100, seed=seed, **data_kw),
                                  seeds=seeds, max_epochs=epochs, baseline=method == BASELINE, progress=progress)
         except nd.ConfigError as exc:
             print(f"  {method}: skipped ({exc})", flush=True)

@@ -162,11 +162,11 @@ def main(argv=None) -> None:
         loop(1, args.batch_size, 0, TorchdistillStep())
     with_fit(1, args.batch_size, 0, root)
     for rep in range(args.reps):
-        cases = [("a", lambda: loop(args.epochs, args.batch_size, rep, plain_step))]
+        cases = [("a", lambda rep=rep: loop(args.epochs, args.batch_size, rep, plain_step))]
         if have_td:
-            cases.append(("b", lambda: loop(args.epochs, args.batch_size, rep, TorchdistillStep())))
-        cases += [("c", lambda: with_fit(args.epochs, args.batch_size, rep, root)),
-                  ("d", lambda: loop(args.epochs, args.batch_size, rep, plain_step, cache=True))]
+            cases.append(("b", lambda rep=rep: loop(args.epochs, args.batch_size, rep, TorchdistillStep())))
+        cases += [("c", lambda rep=rep: with_fit(args.epochs, args.batch_size, rep, root)),
+                  ("d", lambda rep=rep: loop(args.epochs, args.batch_size, rep, plain_step, cache=True))]
         cases = cases[rep % len(cases):] + cases[: rep % len(cases)]  # rotate: no case always runs first
         for key, call in cases:
             start = time.perf_counter()
@@ -178,8 +178,8 @@ def main(argv=None) -> None:
             print(f"  rep {rep} ({key}) {names[key]:<22} {elapsed:7.2f} s  {seen / elapsed:8.0f} samples/s  test acc {acc:.4f}", flush=True)
     median = {k: statistics.median(v) for k, v in times.items() if v}
     print()
-    for key in median:
-        print(f"({key}) {names[key]:<22} median {median[key]:7.2f} s  {samples[key] / median[key]:8.0f} samples/s  "
+    for key, value in median.items():
+        print(f"({key}) {names[key]:<22} median {value:7.2f} s  {samples[key] / value:8.0f} samples/s  "
               f"test acc {statistics.fmean(accs[key]):.4f} (mean of {len(accs[key])})")
     print()
     print(f"nd.fit / plain loop        time ratio c/a: {median['c'] / median['a']:.2f}   (goal <= 1.3)")

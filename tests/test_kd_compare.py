@@ -5,7 +5,13 @@ import statistics
 import pytest
 
 import nbdistill as nd
-from nbdistill.families.kd.compare import Result, comparison_rows, format_table, gap_closed, run_comparison
+from nbdistill.families.kd.compare import (
+    Result,
+    comparison_rows,
+    format_table,
+    gap_closed,
+    run_comparison,
+)
 
 
 def test_gap_closed_by_hand():
@@ -37,5 +43,5 @@ def test_run_comparison_end_to_end():
                              lambda seed: nd.data.Digits(n_train=60, seed=seed), seeds=(0, 1), max_epochs=1)
     assert [(r.method, r.seed) for r in results] == [("kd.student_only", 0), ("kd.student_only", 1), ("kd.hinton", 0), ("kd.hinton", 1)]
     assert all(0 <= r.student_acc <= 1 and r.seconds_per_epoch > 0 for r in results)
-    rows, teacher_acc = comparison_rows(results)
+    _, teacher_acc = comparison_rows(results)
     assert teacher_acc == pytest.approx(nd.zoo.info("digits-mlp")["test_acc"])

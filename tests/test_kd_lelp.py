@@ -4,7 +4,6 @@ import torch
 from torch import nn
 
 import nbdistill as nd
-from nbdistill.families.kd.losses import hinton_kd
 from nbdistill.families.kd.lelp import (
     SubclassStudent,
     class_logits_from_subclasses,
@@ -15,6 +14,7 @@ from nbdistill.families.kd.lelp import (
     subclass_log_targets,
     subclass_scores,
 )
+from nbdistill.families.kd.losses import hinton_kd
 
 
 def _gen(seed=0):

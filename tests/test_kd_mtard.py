@@ -1,4 +1,5 @@
 """MTARD against its update rules (shared/reference/kd.md §4) and PGD against its definition."""
+import itertools
 import math
 
 import numpy as np
@@ -32,7 +33,7 @@ def test_the_objective_falling_more_slowly_gains_weight():
         losses = torch.tensor([2.0 * 0.999**step, 1.0 * 0.98**step], dtype=torch.float64)  # adv falls slowly
         w = update_weights(w, losses, init, lr=0.025)
         history.append(w[0].item())
-    assert all(b >= a for a, b in zip(history, history[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(history))
     assert history[-1] > 0.8
 
 

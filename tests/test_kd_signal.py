@@ -2,13 +2,16 @@
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from scipy.stats import entropy
 
 import nbdistill as nd
 from nbdistill.families.kd.losses import hinton_kd
 from nbdistill.families.kd.signal import signal_kd
-from nbdistill.models.signal import ConvProjectionAttention, ConvTransformer1D, SignalCNN
+from nbdistill.models.signal import (
+    ConvProjectionAttention,
+    ConvTransformer1D,
+    SignalCNN,
+)
 
 
 def _logits(seed=0, b=6, c=10):

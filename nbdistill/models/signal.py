@@ -8,7 +8,7 @@ small student: two convolution–pooling stages and a linear classifier.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 COLUMNS = ["method", "student_acc_mean", "student_acc_std", "gap_closed", "seconds_per_epoch", "seeds"]
 BASELINE = "kd.student_only"

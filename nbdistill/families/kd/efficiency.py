@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn

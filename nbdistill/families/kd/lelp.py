@@ -114,7 +114,7 @@ def fit_subclass_directions(
             raise ConfigError(f"kd.lelp needs at least two training examples of class {c} to find its directions")
         mu = e.mean(0)
         centred = (e - mu) @ p.T
-        _, s, vh = torch.linalg.svd(centred, full_matrices=False)
+        vh = torch.linalg.svd(centred, full_matrices=False).Vh
         if vh.shape[0] < subclasses:
             raise ConfigError(f"kd.lelp: class {c} has only {vh.shape[0]} directions, fewer than subclasses={subclasses}")
         v = vh[:subclasses]

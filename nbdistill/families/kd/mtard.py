@@ -36,7 +36,9 @@ Choices (the authors' code read for understanding only, re-implemented from the 
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+import math
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -271,7 +273,7 @@ class MTARD(DistillModule):
             tau_adv, tau_nat, teacher_entropy(t_adv, tau_adv).item(), teacher_entropy(t_nat, tau_nat).item(), self.temp_lr
         )
         losses = torch.stack([l_adv.detach(), l_nat.detach()]).double().clamp_min(1e-12)
-        if init_adv != init_adv:  # NaN: the first step fixes the reference losses
+        if math.isnan(init_adv):  # the first step fixes the reference losses
             init_adv, init_nat = losses.tolist()
         weights = update_weights(torch.tensor([w_adv, w_nat], dtype=torch.float64), losses, torch.tensor([init_adv, init_nat], dtype=torch.float64), self.weight_lr)
         self.balance.copy_(torch.tensor([*weights.tolist(), tau_adv_next, tau_nat_next, init_adv, init_nat]))

@@ -157,7 +157,7 @@ class SelfDistillationGT(DistillModule):
         self.register_buffer("generation", torch.zeros((), dtype=torch.long))
         self._generation_acc: list[float] = []
 
-    def train(self, mode: bool = True) -> "SelfDistillationGT":
+    def train(self, mode: bool = True) -> SelfDistillationGT:
         super().train(mode)
         self.previous.eval()
         return self

@@ -13,7 +13,7 @@ Each is a pure function ``view(ax, log) -> ax`` drawing run events (see :mod:`nb
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 from matplotlib.axes import Axes
