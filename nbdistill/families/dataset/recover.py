@@ -63,6 +63,7 @@ class BatchStatistics:
         HParam("r_bn", float, 0.01, 0.0, 100.0, log=False, help="weight of the batch-norm statistic loss"),
         HParam("first_bn_multiplier", float, 10.0, 0.0, 100.0, help="extra weight of the first BN layer"),
         HParam("milestone", float, 0.5, 0.0, 1.0, help="fraction of the iterations over which the crops shrink"),
+        HParam("smallest_crop", float, 0.08, 0.01, 1.0, help="the crops' smallest area fraction at the end of the curriculum"),
         HParam("crop_schedule", str, "cosine", choices=("cosine", "linear", "step"), help="shape of the crop curriculum"),
         HParam("jitter", int, 1, 0, 64, help="random shift (pixels, circular) of each crop"),
         HParam("squeeze_epochs", int, 30, 1, 1000, help="epochs of the BN teacher trained when none is given"),
@@ -87,6 +88,12 @@ class CDA(DatasetDistillModule):
        range of the real data (the official code clips to the valid image range).
     3. *Relabel*: with ``relabel``, the evaluation network learns the teacher's soft predictions
        on each augmented batch.
+
+    The curriculum ends at crops of ``smallest_crop`` of the area (CDA: 0.08, for 224-pixel
+    images). On the kit's 8×8 digits that is a 2×2-pixel crop and it hurts: after 300 iterations
+    at 10 images per class, one fresh network trained on the set scored 78 % with whole images
+    only (``milestone=1, crop_schedule="step"``), 75 % / 69 % / 62 % with ``smallest_crop`` 0.5 /
+    0.25 / 0.08 — all below 10 random real digits per class (89 %, ``bench/dataset_methods.py``).
     """
 
     def __init__(
@@ -103,6 +110,7 @@ class CDA(DatasetDistillModule):
         first_bn_multiplier: float = 10.0,
         milestone: float = 0.5,
         crop_schedule: str = "cosine",
+        smallest_crop: float = 0.08,
         jitter: int = 1,
         squeeze_epochs: int = 30,
         relabel: bool = True,
@@ -113,6 +121,7 @@ class CDA(DatasetDistillModule):
         self.first_bn_multiplier = first_bn_multiplier
         self.milestone = milestone
         self.crop_schedule = crop_schedule
+        self.smallest_crop = smallest_crop
         self.jitter = jitter
         self.squeeze_epochs = squeeze_epochs
         self.relabel = relabel
@@ -146,7 +155,7 @@ class CDA(DatasetDistillModule):
 
     def min_crop(self) -> float:
         total = max(1, int(self.trainer.estimated_stepping_batches))
-        return cda_min_crop(self.global_step / total, self.milestone, self.crop_schedule)
+        return cda_min_crop(self.global_step / total, self.milestone, self.crop_schedule, self.smallest_crop)
 
     def loss_terms(self, batch: Any) -> dict[str, torch.Tensor]:
         g = self.step_generator()

@@ -20,9 +20,10 @@ def datm_upper_bound(iteration: int, initial: int, final: int, expansion_end: in
 def cda_min_crop(progress: float, milestone: float, mode: str = "cosine", smallest: float = 0.08) -> float:
     r"""CDA's curriculum (Yin & Shen, "Dataset Distillation via Curriculum Data Synthesis in Large
     Data Era", TMLR 2024; VILA-Lab/SRe2L ``CDA/recover_cda_*.py``): the lower bound of the
-    ``RandomResizedCrop`` scale goes from 1 (whole images: easy) to 0.08 (small crops: hard) over
-    the first ``milestone`` fraction of the optimisation, by a ``step``, ``linear`` or ``cosine``
-    schedule, then stays at 0.08. ``progress`` is the fraction of iterations done, in [0, 1]."""
+    ``RandomResizedCrop`` scale goes from 1 (whole images: easy) to ``smallest`` (0.08 in CDA:
+    small crops, hard) over the first ``milestone`` fraction of the optimisation, by a ``step``,
+    ``linear`` or ``cosine`` schedule, then stays there. ``progress`` is the fraction of
+    iterations done, in [0, 1]."""
     if mode not in ("step", "linear", "cosine"):
         raise ConfigError(f"crop curriculum {mode!r}: use 'step', 'linear' or 'cosine'")
     if progress >= milestone:
