@@ -140,8 +140,7 @@ def test_sidebar_stops_polling_while_hidden(lab_server, lab_page):
 def test_launcher_copies_and_opens_a_tutorial(lab_server, lab_page):
     page = lab_page
     tutorials = list_tutorials()
-    if not tutorials:
-        pytest.skip("no tutorial notebooks installed")
+    assert tutorials, "no tutorial notebooks installed"
     first = tutorials[0]
     target = Path(lab_server.root_dir) / first["file"]
     target.unlink(missing_ok=True)
