@@ -12,11 +12,18 @@ Measures samples/s (training samples seen / wall seconds of the whole call, set-
       every epoch and on the test split at the end;
   (c) the same through the real live panel, headless: ``Panel(...).start()`` then ``.wait()``,
       with its event observer, progress callback, ticker thread and redraws (in its render
-      worker process) at the panel's rate.
+      worker process) at the panel's rate;
+  (d) (b) with the teacher-output cache switched off (``cache_teacher=False``): the teacher runs
+      on every batch;
+  (e) ``nd.fit("kd.student_only", ...)``: the student trained alone (cross-entropy, no teacher
+      in the loss), the cost distilling is compared with.
 
-The repetitions are interleaved (a, b, c, a, b, c, …) and the medians compared, because a shared
-machine is noisy. It prints ``slowdown b/a`` (time ratio, goal <= 1.5) and ``throughput c/b``
-(goal >= 0.95). See bench/README.md.
+The repetitions are interleaved (a, b, c, d, e, a, b, …) and the medians compared, because a shared
+machine is noisy. It prints ``slowdown b/a`` (time ratio, goal <= 1.5), ``throughput c/b``
+while training (goal >= 0.95: training samples over each run's own start→end time in run.json, the
+same clock for b and c; the whole-call ratio, which adds the panel's one final figure after the
+run, is printed beside it), what the cache saves (d/b) and distilling against training alone (b/e, the cache's
+goal: about 1). See bench/README.md.
 """
 from __future__ import annotations
 
@@ -77,11 +84,12 @@ def hand_loop(epochs: int, batch_size: int, seed: int) -> tuple[int, None]:
     return seen, None
 
 
-def with_fit(epochs: int, batch_size: int, seed: int, root: Path):
-    """(b): ``nd.fit`` with the run logger; returns (training samples seen, the run)."""
+def with_fit(epochs: int, batch_size: int, seed: int, root: Path, method: str = "kd.hinton", cache: bool = True):
+    """(b), (d), (e): ``nd.fit`` with the run logger; returns (training samples seen, the run)."""
     data = nd.data.Digits(batch_size=batch_size, seed=seed)
-    run = nd.fit("kd.hinton", student=student(seed), teacher=nd.zoo.teacher(TEACHER), data=data,
-                 max_epochs=epochs, seed=seed, runs_root=root, **HPARAMS)
+    hparams = HPARAMS if method == "kd.hinton" else {k: HPARAMS[k] for k in ("lr", "weight_decay")}
+    run = nd.fit(method, student=student(seed), teacher=nd.zoo.teacher(TEACHER), data=data,
+                 max_epochs=epochs, seed=seed, runs_root=root, cache_teacher=cache, **hparams)
     assert run.status == "finished", run.status
     return epochs * len(data.dataset("train")), run
 
@@ -120,18 +128,21 @@ def main(argv=None) -> None:
         panel, data = make_panel(args.epochs, args.batch_size, 0, root)
         panel.redraw()  # start the render worker outside the timings, as an open panel has it running
 
-    times: dict[str, list[float]] = {"a": [], "b": [], "c": []}
-    cpu: dict[str, list[float]] = {"a": [], "b": [], "c": []}
-    in_run: dict[str, list[float]] = {"b": [], "c": []}
+    times: dict[str, list[float]] = {k: [] for k in "abcde"}
+    cpu: dict[str, list[float]] = {k: [] for k in "abcde"}
+    in_run: dict[str, list[float]] = {k: [] for k in "bcde"}
     samples: dict[str, int] = {}
     redraws: list[int] = []
+    final_draw: list[float] = []
     print(f"digits, student MLP 64-{'-'.join(map(str, HIDDEN))}-10, teacher {TEACHER}, batch {args.batch_size}, "
           f"{args.epochs} epochs, {args.reps} reps, {torch.get_num_threads()} thread(s)")
     for rep in range(args.reps):
-        cases = [("a", lambda: hand_loop(args.epochs, args.batch_size, rep)),
-                 ("b", lambda: with_fit(args.epochs, args.batch_size, rep, root))]
+        cases = [("a", lambda rep=rep: hand_loop(args.epochs, args.batch_size, rep)),
+                 ("b", lambda rep=rep: with_fit(args.epochs, args.batch_size, rep, root))]
         if panel is not None:
             cases.append(("c", lambda: with_panel(panel, data, args.epochs)))
+        cases += [("d", lambda rep=rep: with_fit(args.epochs, args.batch_size, rep, root, cache=False)),
+                  ("e", lambda rep=rep: with_fit(args.epochs, args.batch_size, rep, root, method="kd.student_only"))]
         for key, call in cases:
             start, start_cpu = time.perf_counter(), time.process_time()
             seen, run = call()
@@ -145,10 +156,12 @@ def main(argv=None) -> None:
                 note = f"   (run.json start→end {in_run[key][-1]:.2f} s)"
             if key == "c":
                 redraws.append(panel.redraws)
+                final_draw.append(panel.renderer.last_cost)
                 note += f"   {panel.redraws} redraws"
             print(f"  rep {rep} ({key}) {elapsed:7.2f} s  {seen / elapsed:9.0f} samples/s   cpu {cpu[key][-1]:6.2f} s{note}", flush=True)
 
-    names = {"a": "hand-written loop", "b": "nd.fit + run logger", "c": "nd.fit + live panel"}
+    names = {"a": "hand-written loop", "b": "nd.fit + run logger", "c": "nd.fit + live panel",
+             "d": "nd.fit, cache off", "e": "nd.fit student alone"}
     median = {k: statistics.median(v) for k, v in times.items() if v}
     rate = {k: samples[k] / median[k] for k in median}
     print()
@@ -160,10 +173,15 @@ def main(argv=None) -> None:
     print(f"slowdown b/a   (time ratio, goal <= 1.5):        {median['b'] / median['a']:.2f}"
           f"   (cpu time ratio {statistics.median(cpu['b']) / statistics.median(cpu['a']):.2f})")
     if "c" in median:
-        print(f"throughput c/b (samples/s ratio, goal >= 0.95): {rate['c'] / rate['b']:.3f}")
         train_only = statistics.median(in_run["b"]) / statistics.median(in_run["c"])
-        print(f"  the same from run.json start→end (training only, without the final redraw): {train_only:.3f}")
+        print(f"throughput c/b while training (samples/s ratio over run.json start→end, goal >= 0.95): {train_only:.3f}")
+        print(f"  the whole call, with the panel's start and its final figure: {rate['c'] / rate['b']:.3f}"
+              f"   (the panel adds {median['c'] - median['b']:+.2f} s a run outside training; its final "
+              f"figure, every view drawn once more after the run ends, took {statistics.median(final_draw):.2f} s)")
         panel.close()
+    print(f"teacher cache  (time ratio d/b, cache off / on):  {median['d'] / median['b']:.2f}")
+    print(f"distilling vs training alone (time ratio b/e, goal about 1): {median['b'] / median['e']:.2f}"
+          f"   (without the cache d/e: {median['d'] / median['e']:.2f})")
     shutil.rmtree(root, ignore_errors=True)
 
 if __name__ == "__main__":

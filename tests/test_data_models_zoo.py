@@ -91,3 +91,33 @@ def test_teacher_script_is_deterministic():
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, shipped["state_dict"][key], rtol=1e-4, atol=1e-5)
     assert meta["test_acc"] == pytest.approx(shipped["meta"]["test_acc"], abs=1e-6)
+
+
+def test_index_batches_give_the_per_sample_loaders_batches_exactly():
+    """The batched loader (one gather a batch) serves bit for bit what a per-sample DataLoader
+    over the same seeded order serves, epoch after epoch, and after a mid-epoch skip."""
+    from torch.utils.data import DataLoader
+
+    from nbdistill.data.sampling import EpochSeededSampler, IndexBatches
+
+    data = nd.data.Digits(batch_size=50, seed=4)
+    data.setup("fit")
+    train = data.dataset("train")
+    fast = data.train_dataloader()
+    assert isinstance(fast.sampler, IndexBatches) and fast.batch_size is None
+    reference_order = EpochSeededSampler(len(train), seed=4)
+    reference = DataLoader(train, batch_size=50, sampler=reference_order)
+    for epoch in range(3):
+        fast.sampler.set_epoch(epoch)
+        reference_order.set_epoch(epoch)
+        if epoch == 2:
+            data.skip_batches_once(3)
+            reference_order.skip_once(3 * 50)
+        got, want = list(fast), list(reference)
+        assert len(got) == len(want) == (len(train) + 49) // 50 - (3 if epoch == 2 else 0)
+        for (x1, y1), (x2, y2) in zip(got, want):
+            assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    # evaluation splits: in order, whole, in eval_batch_size batches
+    x_val, y_val = data.dataset("val").tensors
+    batches = list(data.val_dataloader())
+    assert torch.equal(torch.cat([b[0] for b in batches]), x_val) and torch.equal(torch.cat([b[1] for b in batches]), y_val)

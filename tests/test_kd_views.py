@@ -104,3 +104,38 @@ def test_method_views_draw_from_a_finished_run():
     assert run.log.of("test/agreement_matrix")  # emitted by the core at the end of fitting
     fig = draw_run(run.log, "kd.self_gt")
     assert len(fig.axes) >= 3
+
+
+def test_every_kd_run_logs_its_efficiency_once_and_draws_every_view_in_rows():
+    teacher = nd.zoo.teacher("digits-mlp")
+    student = nd.models.MLP(64, [8], 10)
+    run = nd.fit("kd.hinton", student=student, teacher=teacher, data=nd.data.Digits(n_train=100), max_epochs=2)
+    (event,) = run.log.of("efficiency")
+    rows = {r[0]: dict(zip(event["columns"], r)) for r in event["rows"]}
+    assert set(rows) == {"teacher", "student"} and event["batch_size"] == 64
+    assert rows["student"]["params"] == sum(p.numel() for p in student.parameters())
+    assert rows["teacher"]["params"] == sum(p.numel() for p in teacher.parameters())
+    assert rows["teacher"]["flops_per_sample"] > rows["student"]["flops_per_sample"] > 0
+    # the live panel's figure and run.plot() show all five KD views, three to a row
+    fig = run.plot()
+    assert [ax.get_title().split(" (")[0] for ax in fig.axes[:1]] == ["training loss"]
+    titles = " | ".join(ax.get_title() for ax in fig.axes)
+    assert "agreement" in titles and "efficiency (roofline, batch 64)" in titles
+    boxes = [ax.get_position() for ax in fig.axes if ax.get_title()]
+    assert len({round(b.y0, 2) for b in boxes}) == 2  # two rows
+    from PIL import Image
+    import io
+
+    from nbdistill.widgets.render import Composer
+    from nbdistill.widgets.views import views_for
+
+    png = Composer(views_for("kd.hinton"), figsize=(11.0, 3.6), dpi=50).png(run.log, "t")
+    assert Image.open(io.BytesIO(png)).size == (550, 2 * (180 - 17) + 17)
+
+
+def test_efficiency_is_measured_in_eval_mode_and_leaves_the_model_as_it_was():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 3))
+    model.train()
+    before = model[1].running_mean.clone()
+    eff.efficiency_rows({"m": model}, torch.randn(16, 4) * 5 + 3, repeats=2)
+    assert model.training and torch.equal(model[1].running_mean, before) and int(model[1].num_batches_tracked) == 0

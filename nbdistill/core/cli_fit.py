@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 import yaml
 from pytorch_lightning.cli import LightningCLI
 
-from .callbacks import GracefulStop, NonFiniteGuard, ResumeDataOrder, RunStatus
+from .callbacks import RunControl
 from .errors import ConfigError
 from .fit import QUIET_WARNINGS, _quiet_lightning, check_data
 from .logger import RunLogger
@@ -49,7 +49,7 @@ class NbDistillCLI(LightningCLI):
         configured = self.config_init[self.subcommand]["trainer"]
         user_callbacks = configured.get("callbacks") or []
         kwargs["callbacks"] = list(user_callbacks if isinstance(user_callbacks, list) else [user_callbacks]) + [
-            RunStatus(), NonFiniteGuard(), GracefulStop(), ResumeDataOrder()
+            RunControl()
         ]
         other = configured.get("logger")
         other = [] if other in (None, True, False) else (other if isinstance(other, list) else [other])

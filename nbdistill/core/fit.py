@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 import pytorch_lightning as pl
 from torch import nn
 
-from .callbacks import GracefulStop, NonFiniteGuard, Progress, ResumeDataOrder, RunStatus
+from .callbacks import RunControl
 from .errors import ConfigError, TrainingFailed
 from .logger import Observer, RunLogger
 from .registry import get_method
@@ -84,8 +84,7 @@ def use_teacher_cache(module, data: pl.LightningDataModule, enabled: bool = True
 def make_trainer(
     logger: RunLogger,
     max_epochs: int,
-    stop: GracefulStop,
-    progress: Callable[[int, int, dict], None] | None = None,
+    control: RunControl,
     progress_bar: bool = False,
     accelerator: str = "auto",
     devices: int | str = "auto",
@@ -93,9 +92,7 @@ def make_trainer(
     log_every_n_steps: int = 5,
     **trainer_kwargs: Any,
 ) -> pl.Trainer:
-    callbacks: list[pl.Callback] = [RunStatus(), NonFiniteGuard(), stop, ResumeDataOrder()]
-    if progress is not None:
-        callbacks.append(Progress(progress))
+    callbacks: list[pl.Callback] = [control]
     return pl.Trainer(
         max_epochs=max_epochs,
         logger=logger,
@@ -165,9 +162,8 @@ def fit(
         (previous.path / "stop-request").unlink(missing_ok=True)
 
     logger = RunLogger(root=runs_root, run_id=run_id, method=method, observers=observers)
-    stop = GracefulStop(stop_event)
     trainer = make_trainer(
-        logger, max_epochs, stop, progress, progress_bar, accelerator, devices, strategy, **(trainer_kwargs or {})
+        logger, max_epochs, RunControl(stop_event, progress), progress_bar, accelerator, devices, strategy, **(trainer_kwargs or {})
     )
     with warnings.catch_warnings():
         for pattern in QUIET_WARNINGS:

@@ -18,6 +18,18 @@ from .gap import classification_gap
 from .logger import RunLogger
 
 
+def adam(params: list[torch.Tensor], lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
+    """Adam, fused into one kernel where torch has one for the parameters' device (CPU, CUDA).
+
+    The same update as ``torch.optim.Adam``'s default implementation up to rounding; on a small
+    student it takes a third of the time (~50 us instead of ~130 us a step on one CPU thread for
+    a 64-32-10 MLP), which matters when a step is a few hundred microseconds.
+    """
+    devices = {p.device.type for p in params}
+    fused = bool(params) and devices <= {"cpu", "cuda"} and all(p.is_floating_point() for p in params)
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
+
+
 def freeze(module: nn.Module) -> nn.Module:
     module.eval()
     for p in module.parameters():
@@ -111,22 +123,70 @@ class DistillModule(pl.LightningModule):
             raise KeyError(f"{type(self).__name__}.loss_terms must return the total under 'loss'")
         self.last_terms = terms
         if self._logs_this_step():
-            batch_size = _batch_size(batch)
-            for name, value in terms.items():
-                self.log(f"train/{name}", value.detach(), on_step=True, on_epoch=False, batch_size=batch_size)
+            self._log_terms(terms, _batch_size(batch))
+        if not self.automatic_optimization:
+            self._step(terms["loss"])
         return terms["loss"]
 
+    # -- the optimisation step ------------------------------------------------------------------
+    def on_train_start(self) -> None:
+        self.automatic_optimization = not self._can_step_itself()
+
+    def _can_step_itself(self) -> bool:
+        """Whether :meth:`_step` may replace Lightning's automatic optimisation for this run.
+
+        Lightning's automatic loop wraps every step in a closure and a chain of hooks; stepping in
+        ``training_step`` (Lightning's manual optimisation, still through its optimizer wrapper,
+        ``manual_backward`` and their hooks, so precision plugins, the NaN guard and
+        ``on_before_optimizer_step`` all run) costs ~0.12 ms less a step, a tenth of a small
+        student's step. Only where nothing differs: the base ``training_step``, one optimiser and
+        no LR scheduler, no gradient clipping or accumulation set on the Trainer.
+        """
+        trainer = self.trainer
+        return (
+            type(self).training_step is DistillModule.training_step
+            and len(trainer.optimizers) == 1
+            and not trainer.lr_scheduler_configs
+            and not trainer.gradient_clip_val
+            and trainer.accumulate_grad_batches == 1
+        )
+
+    def _step(self, loss: torch.Tensor) -> None:
+        """One optimiser step on ``loss`` (see :meth:`_can_step_itself`)."""
+        optimizer = self.optimizers()
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        optimizer.step()
+
     def _logs_this_step(self) -> bool:
-        """Whether Lightning writes step metrics this step: ``self.log`` costs ~0.1 ms a call, so
-        the terms are only handed over on the steps that ``log_every_n_steps`` keeps."""
+        """Whether this step's terms are logged: the steps Lightning's ``log_every_n_steps`` keeps."""
         if self._trainer is None:
             return True
         connector = getattr(self.trainer, "_logger_connector", None)
         return bool(getattr(connector, "should_update_logs", True))
 
+    def _log_terms(self, terms: dict[str, torch.Tensor], batch_size: int | None) -> None:
+        """Hand the loss terms to the run folder as ``train/<term>`` scalars.
+
+        With the run logger the values go straight to its writer, in one device-to-host copy:
+        ``self.log`` costs about 1 ms a call (Lightning's result collection), more than a small
+        network's whole training step. Under another logger (``nbdistill fit`` with a foreign
+        ``trainer.logger``) they go through ``self.log`` as usual.
+        """
+        writer = self._run_writer()
+        if writer is None:
+            for name, value in terms.items():
+                self.log(f"train/{name}", value.detach(), on_step=True, on_epoch=False, batch_size=batch_size)
+            return
+        values = torch.stack([v.detach().float().reshape(()) for v in terms.values()]).tolist()
+        writer.epoch = self.current_epoch
+        step = self.global_step + 1  # the step Lightning's logger connector would record: after the update
+        for name, value in zip(terms, values):
+            writer.scalar(f"train/{name}", value, step=step)
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = [p for p in self.parameters() if p.requires_grad]
-        return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        return adam(params, lr=self.lr, weight_decay=self.weight_decay)
 
     # -- input checks, before any training step ---------------------------------------------------
     def check_compatibility(self, batch: Any, num_classes: int | None = None) -> None:
@@ -178,11 +238,18 @@ class DistillModule(pl.LightningModule):
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         if not len(self.teachers):
             scalars = {k: v for k, v in scalars.items() if k == "student_acc"}
-        for name, value in scalars.items():
-            self.log(f"{stage}/{name}", float(value), sync_dist=False)
         writer = self._run_writer()
-        if writer is not None:
-            self._write_per_class(writer, stage, metrics)
+        if writer is None:
+            for name, value in scalars.items():
+                self.log(f"{stage}/{name}", float(value), sync_dist=False)
+            return metrics
+        # straight to the run folder (see _log_terms); callbacks that monitor a metric
+        # (EarlyStopping, ModelCheckpoint) still find it in trainer.callback_metrics
+        writer.epoch = self.current_epoch
+        for name, value in scalars.items():
+            writer.scalar(f"{stage}/{name}", float(value), step=self.global_step)
+            self.trainer.callback_metrics[f"{stage}/{name}"] = torch.tensor(float(value))
+        self._write_per_class(writer, stage, metrics)
         return metrics
 
     def _write_per_class(self, writer, stage: str, metrics: dict[str, Any]) -> None:

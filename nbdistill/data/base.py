@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from ..core.errors import ConfigError
-from .sampling import EpochSeededSampler
+from .sampling import EpochSeededSampler, IndexBatches
 
 
 class ArrayDataModule(pl.LightningDataModule):
@@ -71,13 +71,26 @@ class ArrayDataModule(pl.LightningDataModule):
         train = self._splits["train"]
         if getattr(self, "_with_index", False):
             train = TensorDataset(*train.tensors, torch.arange(len(train)))
-        return DataLoader(train, batch_size=self.batch_size, sampler=self._sampler)
+        if self._distributed():
+            return DataLoader(train, batch_size=self.batch_size, sampler=self._sampler)
+        return DataLoader(train, sampler=IndexBatches(len(train), self.batch_size, self._sampler), batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.dataset("val"), batch_size=self.eval_batch_size)
+        return self._eval_loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(self.dataset("test"), batch_size=self.eval_batch_size)
+        return self._eval_loader("test")
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        data = self.dataset(split)
+        if self._distributed():  # Lightning shards a per-sample sampler exactly across processes
+            return DataLoader(data, batch_size=self.eval_batch_size)
+        return DataLoader(data, sampler=IndexBatches(len(data), self.eval_batch_size), batch_size=None)
+
+    def _distributed(self) -> bool:
+        """Under DDP the loaders stay per-sample: Lightning's distributed sampler splits samples, not batches."""
+        trainer = getattr(self, "trainer", None)
+        return trainer is not None and trainer.world_size > 1
 
 
 def stratified_subset(idx: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.ndarray:

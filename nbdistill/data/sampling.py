@@ -1,6 +1,7 @@
 """Samplers whose order is a function of (seed, epoch), so a resumed run sees the same batches."""
 from __future__ import annotations
 
+import math
 from typing import Iterator
 
 import torch
@@ -26,11 +27,44 @@ class EpochSeededSampler(Sampler[int]):
     def skip_once(self, count: int) -> None:
         self._skip = max(0, int(count))
 
-    def __iter__(self) -> Iterator[int]:
+    def order(self) -> torch.Tensor:
+        """This pass's indices as one tensor (consumes a pending :meth:`skip_once`)."""
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(self.n, generator=g).tolist()
+        order = torch.randperm(self.n, generator=g)
         skip, self._skip = self._skip, 0
-        return iter(order[skip:])
+        return order[skip:]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order().tolist())
 
     def __len__(self) -> int:
         return self.n
+
+
+class IndexBatches(Sampler[torch.Tensor]):
+    """Yields each batch's indices as one tensor, for a ``DataLoader(..., batch_size=None)``.
+
+    An in-memory ``TensorDataset`` indexed with a tensor returns the whole batch in one gather:
+    the same batches, bit for bit, as a per-sample ``DataLoader`` over ``order`` (consecutive
+    chunks of it), without the per-sample indexing and ``torch.stack`` collation, which cost about
+    as much as a small network's training step. ``order`` is an :class:`EpochSeededSampler`
+    (training) or ``None`` for ``0 .. n-1`` in order (evaluation).
+    """
+
+    def __init__(self, n: int, batch_size: int, order: EpochSeededSampler | None = None):
+        self.n = n
+        self.batch_size = batch_size
+        self.sampler = order
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        # a generator, so the order is drawn at the first batch, after Lightning's set_epoch (as
+        # torch's BatchSampler does): a resumed run creates its iterator before setting the epoch
+        indices = torch.arange(self.n) if self.sampler is None else self.sampler.order()
+        yield from indices.split(self.batch_size)
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)

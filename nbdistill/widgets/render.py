@@ -20,7 +20,6 @@ import, so the parent draws locally) and a frame.
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import os
 import struct
@@ -128,7 +127,8 @@ class ReadLog(EventLog):
 
 
 class Composer:
-    """Draws a run's views side by side, each on its own figure, redrawing only the views that changed.
+    """Draws a run's views in rows of up to :data:`~.views.VIEWS_PER_ROW`, each on its own figure, redrawing
+    only the views that changed. ``figsize`` is the size of one row (and the title strip).
 
     While a run trains, most new events touch one view (the training loss); the views fed once
     an epoch (accuracy, per-class gap) are drawn again only when their events come. A title strip
@@ -136,7 +136,7 @@ class Composer:
     """
 
     def __init__(self, views: Sequence[str], figsize: tuple[float, float] = (11.0, 3.6), dpi: int = 100):
-        from .views import VIEWS
+        from .views import VIEWS, VIEWS_PER_ROW
 
         unknown = [v for v in views if v not in VIEWS]
         if unknown:
@@ -145,11 +145,15 @@ class Composer:
         self.dpi = int(dpi)
         self.width = round(figsize[0] * dpi)
         self.title_height = round(TITLE_HEIGHT * dpi)
-        self.height = round(figsize[1] * dpi) - self.title_height
+        row_height = round(figsize[1] * dpi) - self.title_height
         n = max(1, len(self.views))
-        edges = [round(i * self.width / n) for i in range(n + 1)]
-        self._figures = [new_figure(((b - a) / dpi, self.height / dpi), dpi) for a, b in itertools.pairwise(edges)]
-        self._offsets = edges[:-1]
+        per_row = min(n, VIEWS_PER_ROW)
+        rows = -(-n // per_row)
+        self.height = rows * row_height
+        edges = [round(i * self.width / per_row) for i in range(per_row + 1)]
+        cells = [(edges[i % per_row], edges[i % per_row + 1], (i // per_row) * row_height) for i in range(n)]
+        self._figures = [new_figure(((b - a) / dpi, row_height / dpi), dpi) for a, b, _ in cells]
+        self._offsets = [(a, top) for a, _, top in cells]
         self._reads: list[ReadLog | None] = [None] * len(self.views)
         self._states: list[tuple | None] = [None] * len(self.views)
         self._pixels: list[Any] = [None] * len(self.views)
@@ -178,8 +182,8 @@ class Composer:
         image = Image.new("RGB", (self.width, height + self.height), "white")
         if title:
             image.paste(self._title_image(title), (0, 0))
-        for offset, pixels in zip(self._offsets, self._pixels):
-            image.paste(pixels, (offset, height))
+        for (left, top), pixels in zip(self._offsets, self._pixels):
+            image.paste(pixels, (left, height + top))
         buf = io.BytesIO()
         image.save(buf, format="PNG", compress_level=PNG_COMPRESSION)
         return buf.getvalue()

@@ -19,6 +19,8 @@ from ..core.run import EventLog
 
 #: Most points a line is drawn with: a redraw costs the same at step 100 and at step 100 000.
 MAX_POINTS = 400
+#: Views side by side in one row of a figure (the panel's and ``run.plot()``'s); more wrap to further rows.
+VIEWS_PER_ROW = 3
 TITLE_SIZE = 10
 LABEL_SIZE = 9
 LEGEND_SIZE = 8
@@ -191,7 +193,8 @@ def draw_run(
     fig: Figure | None = None,
     tight: bool = True,
 ) -> Figure:
-    """Draw ``views`` (default: the method's) side by side on a Figure (made without pyplot).
+    """Draw ``views`` (default: the method's) on a Figure (made without pyplot), in rows of up to
+    :data:`VIEWS_PER_ROW` side by side.
 
     ``fig`` is cleared and reused when given (the live panel keeps one Figure for a whole run).
     ``tight=False`` skips ``tight_layout`` (a third of a redraw's cost; the panel reuses margins).
@@ -200,11 +203,15 @@ def draw_run(
     unknown = [v for v in names if v not in VIEWS]
     if unknown:
         raise ValueError(f"unknown view(s) {unknown}; known: {sorted(VIEWS)}")
+    per_row = max(1, min(len(names), VIEWS_PER_ROW))
+    rows = -(-len(names) // per_row) or 1
     if fig is None:
-        fig = Figure(figsize=(4.2 * len(names), 3.4))
+        fig = Figure(figsize=(4.2 * per_row, 3.4 * rows))
     else:
         fig.clear()
-    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    axes = fig.subplots(rows, per_row, squeeze=False).ravel()
+    for ax in axes[len(names):]:
+        ax.remove()
     for ax, name in zip(axes, names):
         VIEWS[name](ax, log)
     if title:

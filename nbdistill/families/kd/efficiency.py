@@ -100,9 +100,14 @@ def efficiency_rows(models: Mapping[str, nn.Module], example: torch.Tensor, repe
     (FLOP/byte), measured latency per batch in ms, achieved FLOP/s."""
     rows = []
     for name, model in models.items():
-        f = flops_per_sample(model, example)
-        m = bytes_per_sample(model, example)
-        t = latency(model, example, repeats=repeats)
+        was_training = model.training
+        model.eval()  # measured as deployed: no dropout, and batch-norm statistics left untouched
+        try:
+            f = flops_per_sample(model, example)
+            m = bytes_per_sample(model, example)
+            t = latency(model, example, repeats=repeats)
+        finally:
+            model.train(was_training)
         rows.append([name, count_params(model), f, m, f / m, 1e3 * t, f * example.shape[0] / t])
     return rows
 

@@ -6,8 +6,15 @@ informative linear directions in the teacher's final-layer embedding space, spli
 into S pseudo-subclasses along them, and trains a student with S·C outputs to reproduce the
 subclass distribution; the student's class probability is the sum of its subclass probabilities.
 
-What is implemented (the paper's §3 could not be read here — only its abstract and a secondary
-summary, which give the steps below; the exact split rule is **our reading, UNVERIFIED**):
+What is implemented. The paper's §3 could not be read here; several reviews of its ICLR 2025
+submission quote §3.1–3.2, and agree with the steps below: per-class PCA of the teacher's
+final-layer embeddings, optionally after projecting them on the null space of the output layer
+("we have found that it often helps"), S directions per class, the split of step 4 with a subclass
+temperature β, a KL over the S·C subclasses and α = 0 in every experiment. Two choices are ours:
+the paper then rotates the top-S directions by a random orthonormal matrix "to equalize variance";
+here each score is divided by its direction's standard deviation instead (which equalises the
+variances too), and ``rotate=True`` adds the seeded rotation. Whether the paper centres on the class
+mean and whether it keeps T² is not in what could be read; both are kept here (T² as in Hinton KD).
 
 1. Teacher embeddings :math:`h(x)` are the input of the teacher's last linear layer (logits
    :math:`z_t = W h + b`), collected on the training split once, at the start of fitting.
@@ -40,10 +47,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...core.errors import ConfigError
-from ...core.module import DistillModule
 from ...core.registry import HParam, register
-from .module import GAP_VIEWS
-from .views import KD_EXTRA_VIEWS
+from .module import GAP_VIEWS, KDModule
 
 
 def last_linear(model: nn.Module, who: str) -> tuple[str, nn.Linear]:
@@ -205,9 +210,9 @@ class SubclassStudent(nn.Module):
         HParam("project", bool, True, help="project embeddings on the null space of the teacher's classifier"),
         HParam("rotate", bool, False, help="mix the S principal directions by a random rotation"),
     ],
-    views=GAP_VIEWS + KD_EXTRA_VIEWS,
+    views=GAP_VIEWS,
 )
-class LELP(DistillModule):
+class LELP(KDModule):
     """LELP: the student learns pseudo-subclasses cut from the teacher's embeddings by per-class PCA (Loo et al., 2024)."""
 
     def __init__(

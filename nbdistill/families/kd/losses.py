@@ -145,9 +145,13 @@ def plackett_luce_distillation(
     :math:`q^\tau = \mathrm{softmax}(z_t/\tau)` the teacher's confidences and :math:`s` the
     student's logits. It replaces CE + KD: no separate CE term, no mixing weight.
 
-    Choice made here: the temperature :math:`\tau` softens only the teacher's weights; the student's
-    logits enter at :math:`T = 1`, so that the weights :math:`(1, 0, \dots, 0)` give exactly
-    :math:`\mathrm{CE}(s, y)`, the reduction the paper states.
+    The temperature :math:`\tau` softens only the teacher's weights; the student's logits enter at
+    :math:`T = 1`, so that the weights :math:`(1, 0, \dots, 0)` give exactly :math:`\mathrm{CE}(s, y)`.
+    Checked against the paper's text: §1 imposes the ranking "using the unsoftened Plackett-Luce
+    likelihood", §4.2 sets the weight at rank k to the teacher's probability
+    :math:`q^{\tau}_{\pi^*_k}` and states the CE reduction, and its appendix code softmaxes only the
+    teacher's permuted logits by the temperature. Its CIFAR-100 setting is τ = 4 ("same as DIST",
+    our default); on ImageNet its sweep was best at τ = 1.
     """
     order = teacher_optimal_order(teacher_logits, labels)
     scores = student_logits.gather(-1, order)
@@ -230,9 +234,20 @@ def mi_alpha_bound(scores: torch.Tensor, log_baseline: torch.Tensor | float, alp
     :math:`y_j` with the K − 1 students independent of it, and uses their mean as :math:`m`, so that
     at α = 1 it equals 1 exactly and :math:`I_1` is exactly InfoNCE.
 
-    The paper's text could not be read here, only its abstract (MI-α: "a class of MI objectives with
-    better bias/variance trade-off"); this form follows Poole et al., whose α-bound has exactly that
-    property.
+    Sources and choices. The paper's text could not be read here, only its abstract (MI-α: "a class
+    of MI objectives with better bias/variance trade-off"). A stored copy of a loss file that looks
+    like Distiller's own code (derived from TextBrewer; its repository could not be identified)
+    ports Poole et al.'s ``interpolated_lower_bound`` and differs from this function in four ways,
+    kept here on purpose and listed so that nobody mistakes this for a line-by-line port:
+
+    - its α is a logit (the mixing weight is σ(α)); here α is the weight itself, in [0, 1]
+      (the same family of bounds, reparameterised: α_here = σ(α_there));
+    - its baseline :math:`\log q(y)` is a learned function of the teacher's representation; here
+      the caller passes it (``kd.mi_alpha`` learns one scalar);
+    - its joint term uses the leave-one-out mean :math:`m` (Poole et al.'s estimator); here the
+      mean over all K, so that α = 1 is InfoNCE exactly (tested);
+    - its critic is an MLP on the [CLS] states; ``kd.mi_alpha`` uses a cosine critic on learned
+      projections.
     """
     k = scores.shape[0]
     if k < 2:
@@ -277,6 +292,13 @@ def self_distillation(
     squared L2 is summed over features and averaged over the batch.
 
     Returns ``loss``, ``ce`` (deepest) and, summed over exits, ``exit_ce``, ``exit_kd`` and ``exit_hint``.
+
+    On the paper the seeds name for hierarchical self-distillation ("One Model to Train them All" /
+    "MoSE", Gurioli et al., arXiv 2503.03008): from notes on it (its text could not be read here) it
+    trains exits at several depths of one shared network with the task loss at each exit weighted by
+    depth (:math:`\alpha_i = i/L`), without a distillation term between exits. The issue asks for
+    exits *distilled from the last layer*, which is Zhang et al.'s loss above; that is what
+    ``kd.hierarchical_self`` implements.
     """
     ce = F.cross_entropy(final_logits, labels)
     zero = torch.zeros_like(ce)

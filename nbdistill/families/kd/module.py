@@ -15,7 +15,35 @@ from .features import PENULTIMATE, capture, resolve, split_names
 from .heads import CosineCritic, ExitHead, HintRegressor, LogitProjector
 from .quantize import full_precision_bits, load_quantized, quantized_parameters, quantized_size_bits
 
-GAP_VIEWS = ("losses", "gap", "per_class_gap")
+#: The views of every KD method: losses, the teacher–student gap, per-class gap, the agreement
+#: matrix and the efficiency roofline of teacher and student (logged when training starts).
+GAP_VIEWS = ("losses", "gap", "per_class_gap", "agreement_matrix", "efficiency")
+
+
+class KDModule(DistillModule):
+    """Base of the ``kd.*`` methods: a :class:`DistillModule` that also logs, when training starts,
+    the ``efficiency`` table of its teacher(s) and student (parameters, FLOPs and bytes per sample,
+    latency on this machine, on a roofline from the measured peak; see :mod:`.efficiency`)."""
+
+    #: Batch size at which the efficiency of teacher and student is measured.
+    efficiency_batch = 64
+
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        writer = self._run_writer()
+        if writer is None or self.global_rank != 0 or writer.info.get("resumed"):
+            return
+        from .efficiency import log_efficiency
+
+        try:
+            x = next(iter(self.trainer.datamodule.val_dataloader()))[0][: self.efficiency_batch]
+            models = {f"teacher {i}" if len(self.teachers) > 1 else "teacher": t for i, t in enumerate(self.teachers)}
+            models["student"] = self.student
+            log_efficiency(writer, models, x.to(self.device))
+        except Exception as exc:  # noqa: BLE001 (informational: never fails a run)
+            import warnings
+
+            warnings.warn(f"the efficiency table could not be measured: {type(exc).__name__}: {exc}", stacklevel=1)
 
 
 @register(
@@ -26,7 +54,7 @@ GAP_VIEWS = ("losses", "gap", "per_class_gap")
     ],
     views=GAP_VIEWS,
 )
-class HintonKD(DistillModule):
+class HintonKD(KDModule):
     """Hinton KD: α·CE + (1 − α)·T²·KL(p_t^T ‖ p_s^T) (Hinton, Vinyals & Dean, 2015)."""
 
     supports_teacher_cache = True
@@ -51,7 +79,7 @@ class HintonKD(DistillModule):
 
 
 @register("kd.student_only", views=GAP_VIEWS, needs_teacher=False)
-class StudentOnly(DistillModule):
+class StudentOnly(KDModule):
     """The student trained alone with cross-entropy: the baseline every distillation gap is measured from.
 
     A teacher, when given, is only used to measure the gap; it never enters the loss.
@@ -89,7 +117,7 @@ def _layer(name: str, who: str) -> HParam:
     ],
     views=GAP_VIEWS,
 )
-class DecoupledKD(DistillModule):
+class DecoupledKD(KDModule):
     """Decoupled KD: CE + min(epoch/warmup, 1)·(α·TCKD + β·NCKD) (Zhao et al., CVPR 2022).
 
     The warm-up counts epochs from 1, as the official code does: the first epoch already has
@@ -125,7 +153,7 @@ class DecoupledKD(DistillModule):
 
 
 @register("kd.pld", hparams=[_temperature(4.0)], views=GAP_VIEWS)
-class PlackettLuceKD(DistillModule):
+class PlackettLuceKD(KDModule):
     """Plackett–Luce distillation: a teacher-confidence-weighted ListMLE of the teacher-optimal ranking (Bassam, Zhu & Bian, 2025).
 
     It replaces CE + KD by one loss; T softens only the teacher's confidence weights.
@@ -143,7 +171,7 @@ class PlackettLuceKD(DistillModule):
         return losses.plackett_luce_distillation(self.student(x), self.teacher_logits(x), y, self.temperature)
 
 
-class HeadsFromFeatures(DistillModule):
+class HeadsFromFeatures(KDModule):
     """Base of the methods that put learned heads on hooked features (regressors, projectors, exits).
 
     The heads' sizes depend on the features' shapes, so :meth:`build_heads` makes them from one
@@ -429,7 +457,7 @@ class HierarchicalSelfKD(HeadsFromFeatures):
     ],
     views=GAP_VIEWS,
 )
-class QuantizedKD(DistillModule):
+class QuantizedKD(KDModule):
     """Quantized distillation: KD through a bucketed uniform quantiser, updates on full-precision weights (Polino, Pascanu & Alistarh, ICLR 2018).
 
     Every training step runs forward and backward at the quantised weights Q(w) and applies the
@@ -491,7 +519,7 @@ class QuantizedKD(DistillModule):
     ],
     views=GAP_VIEWS,
 )
-class MoETeacherKD(DistillModule):
+class MoETeacherKD(KDModule):
     """A mixture-of-experts teacher distilled into a dense student, as in Switch Transformers (Fedus, Zoph & Shazeer, 2022, §4.2).
 
     The student learns from 0.25·teacher probabilities + 0.75·label at T = 1; the paper also

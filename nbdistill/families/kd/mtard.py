@@ -45,8 +45,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...core.errors import ConfigError
-from ...core.module import DistillModule
 from ...core.registry import HParam, register
+from .module import KDModule
 
 TEMPERATURE_RANGE = (1.0, 10.0)
 
@@ -189,7 +189,7 @@ MTARD_VIEWS = ("losses", "gap", "robustness", "mtard_balance")
     ],
     views=MTARD_VIEWS,
 )
-class MTARD(DistillModule):
+class MTARD(KDModule):
     """MTARD: a clean and a robust teacher distilled on clean and PGD inputs, self-balanced (Zhao et al., ECCV 2022).
 
     Give ``teachers=[clean, robust]``, or one ``teacher`` (the clean one): the robust teacher is

@@ -39,8 +39,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...core.module import DistillModule, freeze
+from ...core.module import freeze
 from ...core.registry import HParam, register
+from .module import KDModule
 
 # -- kernel ridge regression: the analysed case ------------------------------------------------
 
@@ -131,7 +132,7 @@ def generation_bounds(max_epochs: int, steps: int) -> list[int]:
     views=("losses", "gap", "generations"),
     needs_teacher=False,
 )
-class SelfDistillationGT(DistillModule):
+class SelfDistillationGT(KDModule):
     """Self-distillation with ground-truth weighting (Borup & Andersen, NeurIPS 2021): generation τ ≥ 1
     is a re-initialised copy of the student fitted to α·labels + (1 − α)·generation τ − 1.
 

@@ -12,8 +12,9 @@ signals and distils it into light CNNs (KD-CNN, KD-MobileNet) with soft targets 
 Here the signals are MNIST-1D's (``[1, 40]``, generated locally), the teacher is
 :class:`~nbdistill.models.signal.ConvTransformer1D` (zoo ``mnist1d-convtransformer``) and the
 student :class:`~nbdistill.models.signal.SignalCNN`. Only the paper's abstract and summaries could
-be read here: that the soft term is scaled by :math:`T^2` and weighted by λ (the *distillation*
-weight, the reverse of ``kd.hinton``'s α) is our reading, **UNVERIFIED**. With
+be read here (two searches, in two sessions, found neither its full text nor its code): that the
+soft term is scaled by :math:`T^2` and weighted by λ (the *distillation* weight, the reverse of
+``kd.hinton``'s α) is our reading, **UNVERIFIED**. With
 :math:`\lambda = 1 - \alpha` the objective equals Hinton KD, which the tests check.
 """
 from __future__ import annotations
@@ -25,10 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...core.errors import ConfigError
-from ...core.module import DistillModule
 from ...core.registry import HParam, register
-from .module import GAP_VIEWS
-from .views import KD_EXTRA_VIEWS
+from .module import GAP_VIEWS, KDModule
 
 
 def signal_kd(
@@ -53,9 +52,9 @@ def signal_kd(
         HParam("temperature", float, 4.0, 1.0, 20.0, help="softening temperature T"),
         HParam("soft_weight", float, 0.7, 0.0, 1.0, help="λ: weight of T²·KL; 1 − λ weighs the CE on labels"),
     ],
-    views=GAP_VIEWS + KD_EXTRA_VIEWS,
+    views=GAP_VIEWS,
 )
-class SignalKD(DistillModule):
+class SignalKD(KDModule):
     """Signal KD (ClST's SKD, Hou et al. 2024): λ·T²·KL + (1 − λ)·CE, on 1-D signals [channels, length]."""
 
     supports_teacher_cache = True

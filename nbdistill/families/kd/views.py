@@ -126,11 +126,16 @@ def efficiency(ax: Axes, log: EventLog) -> Axes:
     ax.text(lo * 1.2, lo * 1.2 * bandwidth, f" {bandwidth / 1e9:.1f} GB/s", ha="left", va="bottom", fontsize=SMALL, rotation=30)
     for i, r in enumerate(rows):
         ax.scatter(r["intensity"], r["achieved_flops"], color=f"C{i}", zorder=3)
+        # the label sits on the side of the point with more room (a narrow panel cell cuts it otherwise)
+        left = np.log(r["intensity"] / lo) > np.log(hi / r["intensity"])
         ax.annotate(
-            f"{r['model']}: {r['params']:,} params, {r['flops_per_sample'] / 1e3:.1f} kFLOP,\n"
-            f"{r['bytes_per_sample'] / 1e3:.1f} kB/sample, {r['latency_ms']:.2f} ms a batch",
-            (r["intensity"], r["achieved_flops"]), textcoords="offset points", xytext=(5, -14 - 10 * i), fontsize=SMALL - 1, color=f"C{i}",
+            f"{r['model']}: {r['params']:,} params\n{r['flops_per_sample'] / 1e3:.1f} kFLOP, "
+            f"{r['bytes_per_sample'] / 1e3:.1f} kB /sample\n{r['latency_ms']:.2f} ms a batch",
+            (r["intensity"], r["achieved_flops"]), textcoords="offset points", xytext=(-6 if left else 6, 0),
+            ha="right" if left else "left", va="center", fontsize=SMALL - 1, color=f"C{i}",
         )
+    lowest = min(min(r["achieved_flops"] for r in rows), lo * bandwidth)
+    ax.set_ylim(lowest / 3, peak * 2)  # room for the labels of the lowest point and the peak's
     _style(ax, f"efficiency (roofline, batch {event.get('batch_size', '?')})", xlabel="arithmetic intensity (FLOP/byte)", ylabel="FLOP/s")
     return ax
 
@@ -230,7 +235,3 @@ KD_VIEWS = {
     "generations": generations,
 }
 VIEWS.update(KD_VIEWS)
-
-#: The views to add to every KD method's panel, beside ``module.GAP_VIEWS`` (the agreement matrix
-#: is emitted by the core at every evaluation).
-KD_EXTRA_VIEWS = ("agreement_matrix",)

@@ -1,0 +1,90 @@
+"""The lean training path of ``nd.fit``: direct logging, stepping in ``training_step``, one callback.
+
+Each is a speed measure (see bench/kd_throughput.py); these tests check that they change nothing
+a user can see: the same weights, the same logged steps, metrics still visible to callbacks.
+"""
+import pytorch_lightning as pl
+import pytest
+import torch
+
+import nbdistill as nd
+from nbdistill.core.callbacks import RunControl
+from nbdistill.core.module import DistillModule
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    return nd.zoo.teacher("digits-mlp")
+
+
+def student():
+    torch.manual_seed(2)
+    return nd.models.MLP(64, [16], 10)
+
+
+def fit(teacher, **kw):
+    return nd.fit("kd.hinton", student=student(), teacher=teacher, data=nd.data.Digits(), max_epochs=2, seed=5, **kw)
+
+
+def test_stepping_in_training_step_gives_the_automatic_loops_weights(teacher, monkeypatch):
+    fast = fit(teacher)
+    assert fast.module.automatic_optimization is False
+    monkeypatch.setattr(DistillModule, "_can_step_itself", lambda self: False)
+    auto = fit(teacher)
+    assert auto.module.automatic_optimization is True
+    assert fast.module.global_step == auto.module.global_step == 34
+    for a, b in zip(fast.module.student.parameters(), auto.module.student.parameters()):
+        assert torch.equal(a, b)
+    assert fast.scalars("train/loss") == auto.scalars("train/loss")
+    assert fast.metrics["test/student_acc"] == auto.metrics["test/student_acc"]
+
+
+def test_gradient_clipping_keeps_lightnings_automatic_loop(teacher):
+    """Manual stepping would skip the Trainer's clipping: with it set, the automatic loop runs."""
+    clipped = fit(teacher, trainer_kwargs={"gradient_clip_val": 1e-3})
+    plain = fit(teacher)
+    assert clipped.module.automatic_optimization is True and clipped.status == "finished"
+    changed = [not torch.equal(a, b) for a, b in zip(clipped.module.student.parameters(), plain.module.student.parameters())]
+    assert any(changed)  # the clipping took effect
+
+
+def test_terms_are_logged_on_the_kept_steps_with_their_epoch(teacher):
+    run = fit(teacher)
+    for name in ("train/loss", "train/ce", "train/kd"):
+        steps, values = run.scalars(name)
+        assert steps == list(range(5, 35, 5)), name  # log_every_n_steps = 5, the step after the update
+        assert all(torch.isfinite(torch.tensor(values)))
+    epochs = {e["step"]: e["epoch"] for e in run.log.of("train/loss")}
+    assert epochs == {s: (s - 1) // 17 for s in epochs}  # 17 batches an epoch
+    loss = dict(zip(*run.scalars("train/loss")))
+    ce, kd = dict(zip(*run.scalars("train/ce"))), dict(zip(*run.scalars("train/kd")))
+    for s in loss:  # the total is alpha·ce + (1 − alpha)·kd of the same step
+        assert loss[s] == pytest.approx(0.1 * ce[s] + 0.9 * kd[s], rel=1e-5)
+
+
+def test_validation_metrics_reach_callbacks_and_the_run_folder(teacher):
+    run = fit(teacher)
+    metrics = run.module.trainer.callback_metrics
+    steps, acc = run.scalars("val/student_acc")
+    assert steps == [17, 34] and float(metrics["val/student_acc"]) == pytest.approx(acc[-1])
+    assert {"val/teacher_acc", "val/agreement", "val/kl"} <= set(metrics)
+
+
+def test_a_foreign_logger_still_gets_the_terms_through_self_log(teacher, tmp_path):
+    """Without the run logger (a Trainer of one's own), terms go through Lightning's ``self.log``."""
+    from pytorch_lightning.loggers import CSVLogger
+
+    module = nd.build("kd.hinton", student(), teacher)
+    trainer = pl.Trainer(max_epochs=1, logger=CSVLogger(tmp_path), log_every_n_steps=5, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1)
+    trainer.fit(module, datamodule=nd.data.Digits())
+    metrics = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text()
+    assert "train/loss" in metrics and "val/student_acc" in metrics
+
+
+def test_one_callback_carries_status_guard_stop_and_resume(teacher):
+    run = fit(teacher, progress=lambda done, total, metrics: None)
+    controls = [cb for cb in run.module.trainer.callbacks if isinstance(cb, RunControl)]
+    ours = [cb for cb in run.module.trainer.callbacks if type(cb).__module__ == "nbdistill.core.callbacks"]
+    assert len(controls) == 1 and ours == controls
+    assert controls[0].progress.total == 34
