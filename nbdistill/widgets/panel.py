@@ -217,8 +217,8 @@ class Panel:
         kwargs = dict(student=student, teacher=self.teacher, max_epochs=max_epochs, **hparams)
         self._thread = threading.Thread(target=self._train, args=(method, kwargs), name="nbdistill-panel-train", daemon=True)
         self._ticker = threading.Thread(target=self._tick, name="nbdistill-panel-redraw", daemon=True)
+        self._ticker.start()  # before the training thread, which joins it when the run ends (at once, if it fails)
         self._thread.start()
-        self._ticker.start()
 
     def stop(self) -> None:
         """Ask the run to stop after its current batch; it becomes ``stopped``, with a checkpoint."""
