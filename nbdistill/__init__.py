@@ -6,12 +6,51 @@
                  student=nd.models.MLP(64, [8], 10), data=nd.data.Digits())
     run.plot()
     nd.panel("kd", teacher=..., student=..., data=...)  # the live panel
+
+The names are loaded on first use: ``import nbdistill`` alone does not import torch or Lightning,
+so the Jupyter server extension (which reads run folders) starts in a fraction of a second.
 """
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from . import data, models, runs, zoo  # noqa: E402
-from .core import ConfigError, HParam, RunFolderError, TrainingFailed, family_names, get_method, methods  # noqa: E402
-from .core.fit import build, fit, resume  # noqa: E402
+_SUBMODULES = ("data", "models", "runs", "zoo")
+#: public name -> the module it lives in
+_NAMES = {
+    "ConfigError": ".core.errors",
+    "RunFolderError": ".core.errors",
+    "TrainingFailed": ".core.errors",
+    "HParam": ".core.registry",
+    "family_names": ".core.registry",
+    "get_method": ".core.registry",
+    "methods": ".core.registry",
+    "build": ".core.fit",
+    "fit": ".core.fit",
+    "resume": ".core.fit",
+}
+
+if TYPE_CHECKING:  # what editors and type checkers see
+    from . import data, models, runs, zoo
+    from .core.errors import ConfigError, RunFolderError, TrainingFailed
+    from .core.fit import build, fit, resume
+    from .core.registry import HParam, family_names, get_method, methods
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'nbdistill' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def panel(family: str = "kd", **kwargs):
