@@ -66,10 +66,14 @@ def latency(model: nn.Module, example: torch.Tensor, repeats: int = 20, warmup: 
     was_training = model.training
     model.eval()
     times = []
+    # a GPU runs asynchronously: wait for its work to end before reading the clock
+    sync = torch.cuda.synchronize if example.is_cuda else (lambda: None)
     with torch.no_grad():
         for i in range(warmup + repeats):
+            sync()
             start = time.perf_counter()
             model(example)
+            sync()
             if i >= warmup:
                 times.append(time.perf_counter() - start)
     model.train(was_training)
@@ -77,20 +81,30 @@ def latency(model: nn.Module, example: torch.Tensor, repeats: int = 20, warmup: 
     return times[len(times) // 2]
 
 
-@functools.lru_cache(maxsize=1)
-def measure_peak(size: int = 512, copy_mb: int = 64, repeats: int = 5) -> dict[str, float]:
-    """Measured compute peak (float32 FLOP/s of a ``size``³ matmul) and memory bandwidth (bytes/s of
-    a ``copy_mb`` MB copy, read + write), the best of ``repeats``; cached for the process."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    src = torch.empty(copy_mb * 2**20 // 4)
+def measure_peak(size: int | None = None, copy_mb: int = 64, repeats: int = 5, device: str = "cpu") -> dict[str, float]:
+    """Measured compute peak (float32 FLOP/s of a ``size``³ matmul; 512 on a CPU, 4096 on a GPU,
+    which a small one leaves idle) and memory bandwidth (bytes/s of a ``copy_mb`` MB copy, read +
+    write) of ``device``, the best of ``repeats``; cached for the process."""
+    device = str(torch.device(device))
+    return _measure_peak(size or (4096 if device.startswith("cuda") else 512), copy_mb, repeats, device)
+
+
+@functools.lru_cache(maxsize=4)
+def _measure_peak(size: int, copy_mb: int, repeats: int, device: str) -> dict[str, float]:
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    src = torch.empty(copy_mb * 2**20 // 4, device=device)
     dst = torch.empty_like(src)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     best_mm, best_copy = float("inf"), float("inf")
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         a @ b
+        sync()
         best_mm = min(best_mm, time.perf_counter() - start)
         start = time.perf_counter()
         dst.copy_(src)
+        sync()
         best_copy = min(best_copy, time.perf_counter() - start)
     return {"peak_flops": 2 * size**3 / best_mm, "bandwidth": 2 * src.numel() * 4 / best_copy}
 
@@ -118,8 +132,9 @@ def attainable(intensity: float, peak_flops: float, bandwidth: float) -> float:
 
 
 def efficiency_event(models: Mapping[str, nn.Module], example: torch.Tensor, repeats: int = 20) -> dict:
-    """A ``table`` event named ``efficiency`` (what the ``efficiency`` view draws), with the peak."""
-    peak = measure_peak()
+    """A ``table`` event named ``efficiency`` (what the ``efficiency`` view draws), with the peak
+    of the device ``example`` is on."""
+    peak = measure_peak(device=example.device)
     return {
         "step": 0, "epoch": 0, "time": time.time(), "kind": "table", "name": "efficiency",
         "columns": COLUMNS, "rows": efficiency_rows(models, example, repeats),
