@@ -53,6 +53,11 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the built JupyterLab extension is (for ``jupyter labextension develop .``)."""
+    return [{"src": "labextension", "dest": "nbdistill"}]
+
+
 def panel(family: str = "kd", **kwargs):
     """The live training panel of ``family`` (see :class:`nbdistill.widgets.panel.Panel`)."""
     from .widgets.panel import Panel

@@ -86,3 +86,18 @@ def test_corrupt_run_folders_raise_a_clear_error(tmp_path, content, message):
     assert nd.runs.list(tmp_path) == []  # a listing skips what it cannot read
     with pytest.raises(nd.RunFolderError, match="no run folder"):
         nd.runs.open(tmp_path / "missing")
+
+
+def test_run_json_records_what_was_trained():
+    import nbdistill as nd
+
+    student = nd.models.MLP(64, [8], 10)
+    run = nd.fit("kd.hinton", student=student, teacher=nd.zoo.teacher("digits-mlp"),
+                 data=nd.data.Digits(n_train=100, batch_size=32), max_epochs=1)
+    setting = json.loads((run.path / "run.json").read_text())["setting"]
+    assert run.setting == setting
+    assert setting["student"]["class"] == "MLP" and setting["student"]["params"] == 64 * 8 + 8 + 8 * 10 + 10
+    assert setting["teachers"][0]["params"] == sum(p.numel() for p in nd.zoo.teacher("digits-mlp").parameters())
+    data = setting["data"]
+    assert data["class"] == "Digits" and data["n_train"] == 100 and data["batch_size"] == 32
+    assert data["sizes"]["train"] == 100 and data["sizes"]["val"] > 300

@@ -18,6 +18,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from .errors import NonFiniteLoss
 from .logger import RunLogger
+from .setting import describe_setting
 
 
 def run_logger(trainer: pl.Trainer) -> RunLogger | None:
@@ -45,7 +46,7 @@ class RunStatus(pl.Callback):
         method = getattr(pl_module, "method_name", None)
         if method:
             logger.set_method(method)
-        self._set(logger, "running")
+        self._set(logger, "running", setting=describe_setting(pl_module, trainer.datamodule))
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         logger = run_logger(trainer)

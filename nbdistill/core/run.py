@@ -95,6 +95,11 @@ class Run:
         return self.info.get("hparams") or {}
 
     @property
+    def setting(self) -> dict[str, Any]:
+        """What was trained: student, teacher(s) and data (see :mod:`nbdistill.core.setting`)."""
+        return self.info.get("setting") or {}
+
+    @property
     def log(self) -> EventLog:
         if self._offset == 0:
             self.refresh()
