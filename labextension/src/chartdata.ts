@@ -205,3 +205,16 @@ export function badge(run: RunState): string {
   }
   return run.status;
 }
+
+/**
+ * Whether a table is a matrix (as many rows as columns, every cell a finite number), such as the
+ * teacher–student agreement counts: only a matrix is shaded as a heat map. Shading a table whose
+ * columns hold different quantities (parameters, FLOPs, milliseconds) would compare apples with pears.
+ */
+export function isMatrix(columns: unknown[], rows: unknown[][]): boolean {
+  return (
+    rows.length > 0 &&
+    rows.length === columns.length &&
+    rows.every(r => r.length === columns.length && r.every(c => typeof c === 'number' && Number.isFinite(c)))
+  );
+}

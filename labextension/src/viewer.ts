@@ -16,6 +16,7 @@ import {
   groupScalars,
   groupSeries,
   histogramBars,
+  isMatrix,
   pointsSeries,
   shortName
 } from './chartdata';
@@ -357,13 +358,14 @@ export class RunViewer extends Widget {
       event.columns.forEach(c => head.appendChild(el('th', '', c)));
       table.appendChild(head);
       const rows = event.rows.slice(0, MAX_TABLE_ROWS);
-      const numbers = rows.flat().filter((c): c is number => typeof c === 'number' && Number.isFinite(c));
+      const shade = isMatrix(event.columns, event.rows);
+      const numbers = shade ? (rows.flat() as number[]) : [];
       const top = Math.max(0, ...numbers.map(Math.abs));
       for (const row of rows) {
         const tr = el('tr');
         for (const cell of row) {
           const td = el('td', '', formatParam(cell));
-          if (typeof cell === 'number' && Number.isFinite(cell) && top > 0) {
+          if (shade && typeof cell === 'number' && top > 0) {
             // Shading by magnitude turns a matrix (e.g. teacher–student agreement) into a heat map.
             td.style.background = `rgba(31, 119, 180, ${((0.55 * Math.abs(cell)) / top).toFixed(3)})`;
           }

@@ -9,6 +9,7 @@ import {
   groupScalars,
   groupSeries,
   histogramBars,
+  isMatrix,
   pointsSeries,
   shortName
 } from '../src/chartdata';
@@ -153,5 +154,15 @@ describe('formatting', () => {
     expect(badge({ status: 'running', alive: false, stop_requested: true })).toBe('lost');
     expect(badge({ status: 'running', alive: null })).toBe('running');
     expect(badge({ status: 'stopped', stop_requested: true })).toBe('stopped');
+  });
+});
+
+describe('isMatrix', () => {
+  it('shades square all-number tables only', () => {
+    expect(isMatrix([0, 1], [[3, 1], [0, 4]])).toBe(true);
+    expect(isMatrix(['model', 'params'], [['teacher', 50826], ['student', 1210]])).toBe(false);
+    expect(isMatrix(['a', 'b'], [[1, 2]])).toBe(false);
+    expect(isMatrix(['a', 'b'], [[1, NaN], [2, 3]])).toBe(false);
+    expect(isMatrix([], [])).toBe(false);
   });
 });

@@ -72,7 +72,10 @@ def test_live_run_in_sidebar_viewer_and_stop(lab_server, lab_page, open_notebook
         Path(lab_server.root_dir) / "live_run.ipynb",
         "import nbdistill as nd\n"
         "run = nd.fit('kd.hinton', teacher=nd.zoo.teacher('digits-mlp'), student=nd.models.MLP(64, [16], 10),\n"
-        f"             data=nd.data.Digits(), max_epochs=300, run_id={run_id!r})\n"
+        f"             data=nd.data.Digits(), max_epochs=3000, run_id={run_id!r},\n"
+        # long enough that a fast machine is still training when the test stops it; a point every
+        # 100 steps keeps the charts below their decimation cap, so that they visibly grow
+        "             trainer_kwargs={'log_every_n_steps': 100})\n"
         "print('final status:', run.status)",
     )
     open_notebook("live_run.ipynb", workspace="e2e-live")  # waits for the kernel, then runs all cells
