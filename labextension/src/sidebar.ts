@@ -4,14 +4,12 @@
  * back-off and stops polling while it is hidden.
  */
 import { refreshIcon } from '@jupyterlab/ui-components';
-import { Message } from '@lumino/messaging';
-import { Widget } from '@lumino/widgets';
 
 import { RunSummary, RunsReply, api } from './api';
 import { badge, elapsed, formatElapsed, formatValue } from './chartdata';
 import { PALETTE, Sparkline } from './charts';
 import { distillIcon } from './icons';
-import { BackoffPoller } from './poller';
+import { LiveWidget } from './live';
 
 export interface RunsSidebarOptions {
   /** Opens the viewer of a run. */
@@ -117,8 +115,7 @@ class RunRow {
   }
 }
 
-export class RunsSidebar extends Widget {
-  readonly poller: BackoffPoller;
+export class RunsSidebar extends LiveWidget {
   private readonly options: RunsSidebarOptions;
   private readonly rows = new Map<string, RunRow>();
   private readonly list = el('ul', 'jp-nbdistill-runs');
@@ -129,17 +126,9 @@ export class RunsSidebar extends Widget {
   private signature = '';
   /** Server clock minus browser clock, in seconds. */
   private skew = 0;
-  private clock: ReturnType<typeof setInterval> | null = null;
-  private readonly onVisibility = (): void => {
-    if (document.visibilityState === 'visible' && this.isVisible) {
-      void this.poller.wake();
-    } else {
-      this.poller.pause();
-    }
-  };
 
   constructor(options: RunsSidebarOptions) {
-    super();
+    super({ minInterval: 1000, maxInterval: 8000, errorInterval: 30000 });
     this.options = options;
     this.id = 'nbdistill-runs';
     this.addClass('jp-nbdistill-sidebar');
@@ -158,12 +147,6 @@ export class RunsSidebar extends Widget {
     this.banner.hidden = true;
     this.empty.hidden = true;
     this.node.append(header, this.summary, this.banner, this.empty, this.list, this.footer);
-
-    this.poller = new BackoffPoller(
-      () => this.refresh(),
-      () => this.isVisible && document.visibilityState !== 'hidden',
-      { minInterval: 1000, maxInterval: 8000, errorInterval: 30000 }
-    );
   }
 
   /** The browser's idea of the server's clock (Unix seconds). */
@@ -237,60 +220,19 @@ export class RunsSidebar extends Widget {
     }
   }
 
-  private startClock(): void {
-    if (this.clock === null) {
-      this.clock = setInterval(() => {
-        const now = this.now;
-        for (const row of this.rows.values()) {
-          if (row.run.status === 'running') {
-            row.tick(now);
-          }
-        }
-      }, 1000);
+  protected onClock(): void {
+    const now = this.now;
+    for (const row of this.rows.values()) {
+      if (row.run.status === 'running') {
+        row.tick(now);
+      }
     }
-  }
-
-  private stopClock(): void {
-    if (this.clock !== null) {
-      clearInterval(this.clock);
-      this.clock = null;
-    }
-  }
-
-  protected onAfterAttach(msg: Message): void {
-    super.onAfterAttach(msg);
-    document.addEventListener('visibilitychange', this.onVisibility);
-    if (this.isVisible) {
-      this.startClock();
-      void this.poller.wake();
-    }
-  }
-
-  protected onBeforeDetach(msg: Message): void {
-    document.removeEventListener('visibilitychange', this.onVisibility);
-    this.poller.pause();
-    this.stopClock();
-    super.onBeforeDetach(msg);
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.startClock();
-    void this.poller.wake();
-  }
-
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    this.poller.pause();
-    this.stopClock();
   }
 
   dispose(): void {
     if (this.isDisposed) {
       return;
     }
-    this.poller.dispose();
-    this.stopClock();
     for (const row of this.rows.values()) {
       row.dispose();
     }

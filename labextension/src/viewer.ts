@@ -4,8 +4,6 @@
  * while it runs and its static matplotlib plot on demand. It tails `events.jsonl` by byte offset
  * and stops polling while its tab is hidden.
  */
-import { Message } from '@lumino/messaging';
-import { Widget } from '@lumino/widgets';
 
 import { ApiError, RunInfo, api } from './api';
 import {
@@ -23,7 +21,7 @@ import {
 import { BarChart, LineChart, ScatterChart } from './charts';
 import { RunEventStore } from './events';
 import { distillIcon } from './icons';
-import { BackoffPoller } from './poller';
+import { LiveWidget } from './live';
 import { badgeNode, updateBadge } from './sidebar';
 
 /** Pages of events read per poll while catching up with a long run. */
@@ -128,15 +126,13 @@ class ImageCard {
   }
 }
 
-export class RunViewer extends Widget {
+export class RunViewer extends LiveWidget {
   readonly runId: string;
   readonly store = new RunEventStore();
-  readonly poller: BackoffPoller;
   info: RunInfo | null = null;
   private offset = 0;
   private skew = 0;
   private drawnCount = -1;
-  private clock: ReturnType<typeof setInterval> | null = null;
   private plotUrl = '';
 
   private readonly methodNode = el('h2', 'jp-nbdistill-viewer-method');
@@ -159,16 +155,9 @@ export class RunViewer extends Widget {
   private readonly scatterCharts = new Map<string, ScatterChart>();
   private readonly imageCards = new Map<string, ImageCard>();
   private readonly tableCards = new Map<string, { node: HTMLElement }>();
-  private readonly onVisibility = (): void => {
-    if (document.visibilityState === 'visible' && this.isVisible) {
-      void this.poller.wake();
-    } else {
-      this.poller.pause();
-    }
-  };
 
   constructor(runId: string) {
-    super();
+    super({ minInterval: 1000, maxInterval: 10000, errorInterval: 30000 });
     this.runId = runId;
     this.id = `nbdistill-run-${runId}`;
     this.addClass('jp-nbdistill-viewer');
@@ -202,11 +191,6 @@ export class RunViewer extends Widget {
       this.images.node,
       this.tables.node,
       this.plot.node
-    );
-    this.poller = new BackoffPoller(
-      () => this.refresh(),
-      () => this.isVisible && document.visibilityState !== 'hidden',
-      { minInterval: 1000, maxInterval: 10000, errorInterval: 30000 }
     );
   }
 
@@ -415,57 +399,16 @@ export class RunViewer extends Widget {
     }
   }
 
-  private startClock(): void {
-    if (this.clock === null) {
-      this.clock = setInterval(() => {
-        if (this.info?.status === 'running') {
-          this.tick();
-        }
-      }, 1000);
+  protected onClock(): void {
+    if (this.info?.status === 'running') {
+      this.tick();
     }
-  }
-
-  private stopClock(): void {
-    if (this.clock !== null) {
-      clearInterval(this.clock);
-      this.clock = null;
-    }
-  }
-
-  protected onAfterAttach(msg: Message): void {
-    super.onAfterAttach(msg);
-    document.addEventListener('visibilitychange', this.onVisibility);
-    if (this.isVisible) {
-      this.startClock();
-      void this.poller.wake();
-    }
-  }
-
-  protected onBeforeDetach(msg: Message): void {
-    document.removeEventListener('visibilitychange', this.onVisibility);
-    this.poller.pause();
-    this.stopClock();
-    super.onBeforeDetach(msg);
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.startClock();
-    void this.poller.wake();
-  }
-
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    this.poller.pause();
-    this.stopClock();
   }
 
   dispose(): void {
     if (this.isDisposed) {
       return;
     }
-    this.poller.dispose();
-    this.stopClock();
     for (const charts of [this.lineCharts, this.barCharts, this.scatterCharts]) {
       for (const chart of charts.values()) {
         chart.dispose();
