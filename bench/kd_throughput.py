@@ -177,7 +177,7 @@ def main(argv=None) -> None:
         print(f"throughput c/b while training (samples/s ratio over run.json start→end, goal >= 0.95): {train_only:.3f}")
         print(f"  the whole call, with the panel's start and its final figure: {rate['c'] / rate['b']:.3f}"
               f"   (the panel adds {median['c'] - median['b']:+.2f} s a run outside training; its final "
-              f"figure, every view drawn once more after the run ends, took {statistics.median(final_draw):.2f} s)")
+              f"figure, drawn after the run ends with every view's margins fitted, took {statistics.median(final_draw):.2f} s)")
         panel.close()
     print(f"teacher cache  (time ratio d/b, cache off / on):  {median['d'] / median['b']:.2f}")
     print(f"distilling vs training alone (time ratio b/e, goal about 1): {median['b'] / median['e']:.2f}"

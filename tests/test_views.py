@@ -196,6 +196,32 @@ def test_composer_redraws_only_the_views_whose_events_changed():
     assert Image.open(io.BytesIO(composer.png(log))).size == (450, 150 - round(0.34 * 50))  # no title strip
 
 
+def test_composer_reuses_fitted_margins_between_fits_and_fits_every_view_on_the_final_draw(monkeypatch):
+    from nbdistill.widgets import render
+
+    monkeypatch.setattr(render, "REFIT_EVERY", 3)
+    composer = Composer(("losses", "gap"), figsize=(8, 3), dpi=50)
+    fits = []
+    for i, fig in enumerate(composer._figures):
+        real = fig.tight_layout
+        fig.tight_layout = lambda *a, _i=i, _real=real, **k: (fits.append(_i), _real(*a, **k))[1]
+    log = kd_log(steps=4)
+    composer.png(log)
+    assert fits == [0, 1]  # the first draw of each view fits its margins
+    for step in range(5, 10):  # new losses only: the losses view alone redraws
+        log.append(scalar("train/loss", step, 1.0 / step))
+        composer.png(log)
+    # the losses view fitted on its 3rd and 6th draws only; in between it took the stored margins
+    assert fits == [0, 1, 0, 0]
+    pars = composer._figures[0].subplotpars
+    assert (pars.left, pars.bottom) == (composer._margins[0]["left"], composer._margins[0]["bottom"])
+    log.append(scalar("train/loss", 10, 0.1))
+    composer.png(log)  # 7th draw: margins reused, so this view is not fitted ...
+    assert fits == [0, 1, 0, 0] and not composer._fitted[0]
+    composer.png(log, fit=True)  # ... and the final figure fits it again (the gap view was fitted)
+    assert fits == [0, 1, 0, 0, 0] and composer.redrawn == ["losses"] and all(composer._fitted)
+
+
 def test_read_log_is_an_event_log_that_records_reads():
     from nbdistill.widgets.render import ReadLog
 

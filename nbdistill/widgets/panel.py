@@ -241,13 +241,14 @@ class Panel:
         self._finalizer()
         _close_tree(self.widget)
 
-    def redraw(self) -> None:
-        """Draw the live figure now (from the events received so far)."""
+    def redraw(self, final: bool = False) -> None:
+        """Draw the live figure now (from the events received so far); ``final``: every view with
+        margins fitted to its labels, as at the end of a run (live redraws may reuse margins)."""
         if self._method_running is None:
             self._figure.value = self.renderer.placeholder(self.method, views_for(self.method), self._title())
             return
         try:
-            png = self.renderer.draw(self._events, self._title())
+            png = self.renderer.draw(self._events, self._title(), fit=final)
         except RenderError as exc:
             self._set_error(f"the figure could not be drawn: {exc}")
             return
@@ -304,14 +305,14 @@ class Panel:
             self._done.set()
             if self._ticker is not None:
                 self._ticker.join()
-            self._safe_redraw()
+            self._safe_redraw(final=True)
             self._update_status()
             self._set_running_ui(False)
 
-    def _safe_redraw(self) -> None:
+    def _safe_redraw(self, final: bool = False) -> None:
         """:meth:`redraw` from a thread: a figure that cannot be drawn is reported, never fatal."""
         try:
-            self.redraw()
+            self.redraw(final)
         except Exception as exc:  # noqa: BLE001 (shown in the error box; training goes on)
             self._set_error(f"the figure could not be drawn: {type(exc).__name__}: {exc}")
 

@@ -13,7 +13,7 @@ and the panel throttles itself by the measured cost (see :attr:`Renderer.last_co
 
 Protocol on the worker's stdin/stdout: frames of a 4-byte big-endian length and a payload. The
 parent sends JSON ``{"op": "reset", "views", "modules", "figsize", "dpi"}`` and
-``{"op": "draw", "events": [new events], "title"}``; the worker answers each draw with one byte
+``{"op": "draw", "events": [new events], "title", "fit"}``; the worker answers each draw with one byte
 (``P``: PNG follows; ``E``: a view raised, its traceback follows; ``I``: a view module would not
 import, so the parent draws locally) and a frame.
 """
@@ -65,6 +65,8 @@ class WorkerUnavailable(OSError):
 
 #: Height of the title strip above the views, in inches.
 TITLE_HEIGHT = 0.34
+#: A view's margins are fitted to its labels again at least every this many of its draws.
+REFIT_EVERY = 6
 #: PNG compression level: 3 encodes about twice as fast as the default 6, for a file ~20 % larger.
 PNG_COMPRESSION = 3
 
@@ -157,26 +159,47 @@ class Composer:
         self._reads: list[ReadLog | None] = [None] * len(self.views)
         self._states: list[tuple | None] = [None] * len(self.views)
         self._pixels: list[Any] = [None] * len(self.views)
+        self._margins: list[dict[str, float] | None] = [None] * len(self.views)
+        self._kinds: list[tuple | None] = [None] * len(self.views)
+        self._draws = [0] * len(self.views)
+        self._fitted = [False] * len(self.views)
         self._title_fig = new_figure((self.width / dpi, self.title_height / dpi), dpi)
         self._title: tuple[str | None, Any] = ("", None)
         #: Views drawn again by the last :meth:`png` (for tests and curiosity).
         self.redrawn: list[str] = []
 
-    def png(self, log: EventLog, title: str | None = None) -> bytes:
+    def png(self, log: EventLog, title: str | None = None, fit: bool = False) -> bytes:
+        """The PNG of ``log``'s views. A view's margins are fitted to its labels (``tight_layout``,
+        a third of its drawing time) when what it shows changes kind (other series), every
+        :data:`REFIT_EVERY` of its draws, and for every view not drawn so when ``fit`` (a run's
+        final figure); in between, its last fitted margins are reused."""
         from PIL import Image
 
         from .views import VIEWS
 
         self.redrawn = []
         for i, name in enumerate(self.views):
-            if self._reads[i] is not None and self._reads[i].state(log) == self._states[i]:
+            unchanged = self._reads[i] is not None and self._reads[i].state(log) == self._states[i]
+            if unchanged and (self._fitted[i] or not fit):
                 continue
             fig, reads = self._figures[i], ReadLog(log)
             fig.clear()
             VIEWS[name](fig.add_subplot(), reads)
-            fig.tight_layout(pad=0.8)
+            state = reads.state(log)
+            kind = (tuple(n for n, _ in state[0]), state[1])  # what was read, without the counts
+            self._draws[i] += 1
+            # (staggered by the view's index, so that the views do not all fit on the same draw)
+            refit = fit or kind != self._kinds[i] or self._margins[i] is None or (self._draws[i] + i) % REFIT_EVERY == 0
+            if refit:
+                fig.tight_layout(pad=0.8)
+                pars = fig.subplotpars
+                self._margins[i] = dict(left=pars.left, right=pars.right, bottom=pars.bottom, top=pars.top)
+                self._kinds[i] = kind
+            else:
+                fig.subplots_adjust(**self._margins[i])
+            self._fitted[i] = refit
             self._pixels[i] = _rgb(fig)
-            self._reads[i], self._states[i] = reads, reads.state(log)
+            self._reads[i], self._states[i] = reads, state
             self.redrawn.append(name)
         height = self.title_height if title else 0
         image = Image.new("RGB", (self.width, height + self.height), "white")
@@ -274,8 +297,9 @@ class Renderer:
                 except OSError as exc:
                     self._use_local(f"worker died: {exc}")
 
-    def draw(self, events: list[dict], title: str | None = None) -> bytes:
-        """PNG of the views of ``events`` (the run's events so far, an append-only list)."""
+    def draw(self, events: list[dict], title: str | None = None, fit: bool = False) -> bytes:
+        """PNG of the views of ``events`` (the run's events so far, an append-only list); ``fit``
+        redraws every view with margins fitted to its labels (a run's final figure)."""
         with self._lock:
             start = time.perf_counter()
             end = len(events)
@@ -284,14 +308,14 @@ class Renderer:
             self._local_log.extend(new)  # kept so that a dead worker can be replaced at once
             if self._proc is not None:
                 try:
-                    return self._draw_remote(new, title)
+                    return self._draw_remote(new, title, fit)
                 except (OSError, EOFError, TimeoutError) as exc:
                     self._use_local(f"worker failed: {exc}")
                 finally:
                     self.last_cost = time.perf_counter() - start
             if self._composer is None:
                 self._composer = Composer(self.views, self.figsize, self.dpi)
-            png = self._composer.png(self._local_log, title)
+            png = self._composer.png(self._local_log, title, fit)
             self.last_cost = time.perf_counter() - start
             return png
 
@@ -323,8 +347,8 @@ class Renderer:
         self._proc.stdin.write(struct.pack(">I", len(data)) + data)
         self._proc.stdin.flush()
 
-    def _draw_remote(self, new: list[dict], title: str | None) -> bytes:
-        self._send({"op": "draw", "events": new, "title": title})
+    def _draw_remote(self, new: list[dict], title: str | None, fit: bool = False) -> bytes:
+        self._send({"op": "draw", "events": new, "title": title, "fit": fit})
         kind = _read_exact(self._proc.stdout, 1, DRAW_TIMEOUT if self._answered else FIRST_TIMEOUT)
         self._answered = True
         (size,) = struct.unpack(">I", _read_exact(self._proc.stdout, 4, DRAW_TIMEOUT))
@@ -417,7 +441,7 @@ def serve() -> None:
             kind, payload = b"I", failure or b"no reset before the first draw"
         else:
             try:
-                kind, payload = b"P", composer.png(log, message.get("title"))
+                kind, payload = b"P", composer.png(log, message.get("title"), bool(message.get("fit")))
             except Exception:  # noqa: BLE001 (a view's bug is reported, the worker lives on)
                 import traceback
 
