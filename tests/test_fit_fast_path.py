@@ -88,3 +88,35 @@ def test_one_callback_carries_status_guard_stop_and_resume(teacher):
     ours = [cb for cb in run.module.trainer.callbacks if type(cb).__module__ == "nbdistill.core.callbacks"]
     assert len(controls) == 1 and ours == controls
     assert controls[0].progress.total == 34
+
+
+class _TermsOf(nd.get_method("kd.hinton").module_class):
+    """Hinton KD that also returns an extra term: a float, or a per-sample vector (a mistake)."""
+
+    extra = None
+
+    def loss_terms(self, batch):
+        terms = super().loss_terms(batch)
+        terms["extra"] = self.extra(batch)
+        return terms
+
+
+def test_float_terms_are_logged_and_a_vector_term_is_named_in_the_error(teacher):
+    module = _TermsOf(student(), teacher)
+    module.extra = lambda batch: 0.5
+    trainer_kwargs = dict(max_epochs=1, logger=nd.core.RunLogger(), enable_checkpointing=False, enable_progress_bar=False,
+                          enable_model_summary=False, accelerator="cpu", devices=1, log_every_n_steps=5)
+    logger = trainer_kwargs["logger"]
+    pl.Trainer(**trainer_kwargs).fit(module, datamodule=nd.data.Digits())
+    steps, values = nd.runs.open(logger.folder).scalars("train/extra")
+    assert steps == [5, 10, 15] and values == [0.5, 0.5, 0.5]
+    trainer_kwargs["logger"] = nd.core.RunLogger()
+    module.extra = lambda batch: batch[0].sum(-1)  # shape [B]
+    with pytest.raises(ValueError, match=r"_TermsOf.loss_terms returned 'extra' of shape \(64,\): every term must be a scalar"):
+        pl.Trainer(**trainer_kwargs).fit(_copy_extra(module, teacher), datamodule=nd.data.Digits())
+
+
+def _copy_extra(module, teacher):
+    fresh = _TermsOf(student(), teacher)
+    fresh.extra = module.extra
+    return fresh

@@ -128,6 +128,16 @@ class DistillModule(pl.LightningModule):
             self._step(terms["loss"])
         return terms["loss"]
 
+    def _scalar_term(self, name: str, value: Any) -> float:
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                raise ValueError(
+                    f"{type(self).__name__}.loss_terms returned {name!r} of shape {tuple(value.shape)}: "
+                    "every term must be a scalar (reduce it, e.g. with .mean())"
+                )
+            return float(value.detach())
+        return float(value)
+
     # -- the optimisation step ------------------------------------------------------------------
     def on_train_start(self) -> None:
         self.automatic_optimization = not self._can_step_itself()
@@ -178,7 +188,10 @@ class DistillModule(pl.LightningModule):
             for name, value in terms.items():
                 self.log(f"train/{name}", value.detach(), on_step=True, on_epoch=False, batch_size=batch_size)
             return
-        values = torch.stack([v.detach().float().reshape(()) for v in terms.values()]).tolist()
+        try:
+            values = torch.stack([v.detach().float().reshape(()) for v in terms.values()]).tolist()
+        except (AttributeError, RuntimeError):  # a float, or a term that is not a scalar: say which
+            values = [self._scalar_term(name, value) for name, value in terms.items()]
         writer.epoch = self.current_epoch
         step = self.global_step + 1  # the step Lightning's logger connector would record: after the update
         for name, value in zip(terms, values):
