@@ -73,3 +73,52 @@ def test_karate_club_ships_with_pyg():
 def test_bad_arguments_are_named(make, message):
     with pytest.raises(nd.ConfigError, match=message):
         make()
+
+
+def test_sbm_edges_match_a_bernoulli_per_pair():
+    """The sparse sampler against the definition: each pair an edge with its blocks' probability."""
+    from nbdistill.data.graphs import sbm_edges
+
+    torch.manual_seed(0)
+    full = sbm_edges([5, 7], torch.ones(2, 2))  # p = 1: every pair, both directions, no self loops
+    assert full.shape[1] == 12 * 11 and not bool((full[0] == full[1]).any())
+    assert {tuple(e) for e in full.t().tolist()} == {(i, j) for i in range(12) for j in range(12) if i != j}
+    assert sbm_edges([5, 7], torch.zeros(2, 2)).shape == (2, 0)
+    # empirical edge frequencies per block pair over many draws, against p
+    sizes, probs = [30, 20], torch.tensor([[0.2, 0.05], [0.05, 0.4]])
+    counts = torch.zeros(50, 50)
+    draws = 400
+    for _ in range(draws):
+        e = sbm_edges(sizes, probs)
+        assert torch.equal(torch.sort(e[0] * 50 + e[1]).values.unique(), torch.sort(e[0] * 50 + e[1]).values)  # no duplicates
+        counts[e[0], e[1]] += 1
+    assert torch.equal(counts, counts.t())  # undirected
+    freq = counts / draws
+    block = torch.tensor([0] * 30 + [1] * 20)
+    off_diagonal = ~torch.eye(50, dtype=torch.bool)
+    for a in (0, 1):
+        for b in (0, 1):
+            cell = (block[:, None] == a) & (block[None, :] == b) & off_diagonal
+            assert freq[cell].mean().item() == pytest.approx(float(probs[a, b]), abs=0.01)
+    # each pair on its own, not only on average: the within-block frequencies spread as Binomial(400, p)
+    within = freq[(block[:, None] == 1) & (block[None, :] == 1) & off_diagonal]
+    assert within.std().item() == pytest.approx((0.4 * 0.6 / draws) ** 0.5, rel=0.2)
+
+
+def test_a_large_sbm_is_cheap():
+    """In a fresh process (its peak memory is its own): 20 000 nodes within a few hundred MiB of
+    what importing torch and PyG takes; listing every pair, as PyG's sampler does, takes ~6 GB."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, torch, torch_geometric\n"
+        "from nbdistill.data.graphs import SBM\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "g = SBM(num_nodes=20_000, avg_degree=10.0).graph\n"
+        "print(g.num_edges / g.num_nodes, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    degree, grown_mib = float(out[0]), float(out[1])
+    assert degree == pytest.approx(10.0, rel=0.05)
+    assert grown_mib < 300

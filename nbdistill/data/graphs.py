@@ -348,6 +348,55 @@ class KarateClub(NodeDataModule):
         return graph
 
 
+def sbm_edges(sizes: list[int], probs: torch.Tensor) -> torch.Tensor:
+    """Edges of an undirected stochastic block model, both directions, sorted: every pair of nodes
+    of blocks (a, b) is an edge with probability ``probs[a, b]``, independently.
+
+    Drawn per pair of blocks as the edge count k ~ Binomial(M, p) over the M node pairs, then k
+    distinct pairs uniformly: the same distribution as one Bernoulli per pair, in memory that
+    grows with the edges, not with the pairs (PyG's ``stochastic_blockmodel_graph`` lists all
+    n(n-1)/2 pairs: 3 GB for 10 000 nodes). Uses torch's global generator.
+    """
+    starts = [0]
+    for size in sizes[:-1]:
+        starts.append(starts[-1] + size)
+    parts = []
+    for a, n_a in enumerate(sizes):
+        for b in range(a, len(sizes)):
+            n_b, p = sizes[b], float(probs[a, b])
+            pairs = n_a * (n_a - 1) // 2 if a == b else n_a * n_b
+            if pairs == 0 or p <= 0.0:
+                continue
+            k = int(torch.binomial(torch.tensor(float(pairs), dtype=torch.float64), torch.tensor(p, dtype=torch.float64)))
+            t = _distinct_integers(pairs, k)
+            if a == b:  # t = i(i-1)/2 + j with 0 <= j < i < n_a
+                i = ((1 + torch.sqrt(1 + 8 * t.double())) / 2).floor().long()
+                i = i - (i * (i - 1) // 2 > t).long()
+                i = i + ((i + 1) * i // 2 <= t).long()
+                src, dst = starts[a] + i, starts[a] + t - i * (i - 1) // 2
+            else:
+                src, dst = starts[a] + t // n_b, starts[b] + t % n_b
+            parts.append(torch.stack([src, dst]))
+    if not parts:
+        return torch.empty(2, 0, dtype=torch.long)
+    edges = torch.cat(parts, 1)
+    edges = torch.cat([edges, edges.flip(0)], 1)
+    order = torch.argsort(edges[0] * sum(sizes) + edges[1])
+    return edges[:, order]
+
+
+def _distinct_integers(n: int, k: int) -> torch.Tensor:
+    """``k`` distinct integers drawn uniformly from ``0 .. n-1`` (a uniformly random k-subset)."""
+    if k == 0:
+        return torch.empty(0, dtype=torch.long)
+    if 2 * k > n:  # dense: cheap, since n < 2k
+        return torch.randperm(n)[:k]
+    found = torch.empty(0, dtype=torch.long)
+    while len(found) < k:  # draws with replacement, duplicates dropped; a few rounds at most
+        found = torch.unique(torch.cat([found, torch.randint(0, n, (k - len(found) + 16,))]))
+    return found[torch.randperm(len(found))[:k]]
+
+
 class SBM(NodeDataModule):
     r"""A stochastic block model: ``num_classes`` equal blocks, mean degree ``avg_degree``, a share
     ``homophily`` of edges inside a block, so
@@ -392,7 +441,6 @@ class SBM(NodeDataModule):
 
     def make_graph(self):
         from torch_geometric.data import Data
-        from torch_geometric.utils import stochastic_blockmodel_graph
 
         sizes = [self.num_nodes // self.num_classes] * self.num_classes
         sizes[-1] += self.num_nodes - sum(sizes)
@@ -402,7 +450,7 @@ class SBM(NodeDataModule):
         probs = torch.full((self.num_classes, self.num_classes), p_out).fill_diagonal_(p_in)
         y = torch.repeat_interleave(torch.arange(self.num_classes), torch.tensor(sizes))
         with seeded(self.seed):
-            edge_index = stochastic_blockmodel_graph(sizes, probs)
+            edge_index = sbm_edges(sizes, probs)
             means = torch.randn(self.num_classes, self.num_node_features)
             x = means[y] + self.feature_noise * torch.randn(self.num_nodes, self.num_node_features)
         train, val, test = _split_masks(y, torch.ones_like(y, dtype=torch.bool), self.train_per_class, self.val_per_class, self.seed)
