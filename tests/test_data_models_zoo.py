@@ -98,13 +98,13 @@ def test_index_batches_give_the_per_sample_loaders_batches_exactly():
     over the same seeded order serves, epoch after epoch, and after a mid-epoch skip."""
     from torch.utils.data import DataLoader
 
-    from nbdistill.data.sampling import EpochSeededSampler, IndexBatches
+    from nbdistill.data.sampling import EpochSeededSampler, IndexBatches, TensorBatches
 
     data = nd.data.Digits(batch_size=50, seed=4)
     data.setup("fit")
     train = data.dataset("train")
     fast = data.train_dataloader()
-    assert isinstance(fast.sampler, IndexBatches) and fast.batch_size is None
+    assert isinstance(fast, TensorBatches) and isinstance(fast.sampler, IndexBatches)
     reference_order = EpochSeededSampler(len(train), seed=4)
     reference = DataLoader(train, batch_size=50, sampler=reference_order)
     for epoch in range(3):

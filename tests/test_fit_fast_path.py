@@ -120,3 +120,18 @@ def _copy_extra(module, teacher):
     fresh = _TermsOf(student(), teacher)
     fresh.extra = module.extra
     return fresh
+
+
+def test_plain_attribute_fast_path_and_precomputed_signatures_change_nothing(teacher):
+    import inspect
+
+    from torch import nn
+
+    module = nd.build("kd.hinton", student(), teacher)
+    module._current_fx_name = "training_step"
+    module.last_terms = {"loss": torch.tensor(1.0)}
+    assert module._current_fx_name == "training_step" and "last_terms" not in module._buffers
+    module.extra_head = nn.Linear(2, 2)  # any other name still registers as nn.Module does
+    assert "extra_head" in module._modules and any(n.startswith("extra_head.") for n, _ in module.named_parameters())
+    for hook in (module.training_step, module.validation_step, module.test_step):
+        assert list(inspect.signature(hook).parameters) == ["batch", "batch_idx"]

@@ -7,6 +7,7 @@ term, and measures the teacher–student gap each validation epoch and on the te
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Sequence
 
 import pytorch_lightning as pl
@@ -47,6 +48,15 @@ class DistillModule(pl.LightningModule):
     """
 
     method_name: str = ""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets ``_current_fx_name`` around every hook it calls (35 times a training step
+        # here) and this class sets two attributes a step: plain values, never parameters, buffers
+        # or submodules, so they skip nn.Module's registration checks (1.4 us -> 0.15 us each)
+        if name in _PLAIN_ATTRIBUTES:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def __init__(
         self,
@@ -319,6 +329,17 @@ class DistillModule(pl.LightningModule):
             if isinstance(logger, RunLogger):
                 return logger.experiment
         return None
+
+
+#: Attributes set on every step that hold plain values (see ``DistillModule.__setattr__``).
+_PLAIN_ATTRIBUTES = frozenset({"_current_fx_name", "_cached_batch", "last_terms"})
+
+# Lightning reads the signature of ``training_step`` and the evaluation steps on every call (to
+# know whether to pass ``batch_idx``); a precomputed ``__signature__`` is what ``inspect`` returns
+# at once instead of rebuilding it (~12 us -> ~4 us a call).
+for _hook in (DistillModule.training_step, DistillModule.validation_step, DistillModule.test_step):
+    _hook.__signature__ = inspect.signature(_hook)
+del _hook
 
 
 def _batch_size(batch: Any) -> int | None:

@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from ..core.errors import ConfigError
-from .sampling import EpochSeededSampler, IndexBatches
+from .sampling import EpochSeededSampler, IndexBatches, TensorBatches
 
 
 class ArrayDataModule(pl.LightningDataModule):
@@ -66,26 +66,26 @@ class ArrayDataModule(pl.LightningDataModule):
         """Training batches become ``(x, y, index)``: the teacher cache looks its outputs up by index."""
         self._with_index = on
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | TensorBatches:
         self.setup()
         train = self._splits["train"]
         if getattr(self, "_with_index", False):
             train = TensorDataset(*train.tensors, torch.arange(len(train)))
         if self._distributed():
             return DataLoader(train, batch_size=self.batch_size, sampler=self._sampler)
-        return DataLoader(train, sampler=IndexBatches(len(train), self.batch_size, self._sampler), batch_size=None)
+        return TensorBatches(train.tensors, IndexBatches(len(train), self.batch_size, self._sampler))
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | TensorBatches:
         return self._eval_loader("val")
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader | TensorBatches:
         return self._eval_loader("test")
 
-    def _eval_loader(self, split: str) -> DataLoader:
+    def _eval_loader(self, split: str) -> DataLoader | TensorBatches:
         data = self.dataset(split)
         if self._distributed():  # Lightning shards a per-sample sampler exactly across processes
             return DataLoader(data, batch_size=self.eval_batch_size)
-        return DataLoader(data, sampler=IndexBatches(len(data), self.eval_batch_size), batch_size=None)
+        return TensorBatches(data.tensors, IndexBatches(len(data), self.eval_batch_size))
 
     def _distributed(self) -> bool:
         """Under DDP the loaders stay per-sample: Lightning's distributed sampler splits samples, not batches."""

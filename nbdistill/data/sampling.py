@@ -68,3 +68,28 @@ class IndexBatches(Sampler[torch.Tensor]):
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)
+
+
+class TensorBatches:
+    """The batches of in-memory tensors, in the order an :class:`IndexBatches` gives: what a
+    ``DataLoader(TensorDataset(*tensors), sampler=batches, batch_size=None)`` yields, without the
+    DataLoader's per-batch machinery (its iterator, profiler record and collation walk cost about
+    as much as gathering a small batch; measured, nd.fit on digits is ~7 % faster).
+
+    Lightning takes any iterable with a length as a loader; ``sampler`` is where it finds
+    ``set_epoch``, and ``batch_sampler = None`` says there is no other one to look at.
+    """
+
+    batch_sampler = None
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...], batches: IndexBatches):
+        self.tensors = tuple(tensors)
+        self.sampler = batches
+
+    def __iter__(self) -> Iterator[list[torch.Tensor]]:
+        tensors = self.tensors
+        for index in self.sampler:
+            yield [t.index_select(0, index) for t in tensors]  # t[index], at a third of the cost
+
+    def __len__(self) -> int:
+        return len(self.sampler)
