@@ -249,3 +249,22 @@ def test_the_panel_displays_as_its_widget(make_panel):
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.widget.model_id
     assert "nbdistill-panel" in panel.widget._dom_classes
     assert panel.png.startswith(PNG)  # the empty views are shown before any run
+
+
+def test_overlay_draws_the_gap_of_every_run_of_the_panel(make_panel):
+    panel = make_panel(max_epochs=2, render_process=False)
+    for overrides in ({"temperature": 2.0}, {"temperature": 8.0}, {"method": "kd.student_only"}):
+        panel.start(**overrides)
+        assert panel.wait(timeout=300).status == "finished"
+    assert [r.method for r in panel.runs] == ["kd.hinton", "kd.hinton", "kd.student_only"]
+    fig = panel.overlay()
+    ax = fig.axes[0]
+    labels = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+    assert labels[0].startswith("kd.hinton temperature=2.0, alpha=0.1 (")
+    assert labels[1].startswith("kd.hinton temperature=8.0, alpha=0.1 (")
+    assert labels[2].startswith("kd.student_only (")
+    assert labels[3].startswith("teacher (")
+    # each run's curve is its own validation accuracy
+    acc_steps, acc = panel.runs[1].scalars("val/student_acc")
+    solid = [line for line in ax.get_lines() if line.get_label() == labels[1]][0]
+    assert list(solid.get_ydata()) == acc and list(solid.get_xdata()) == acc_steps

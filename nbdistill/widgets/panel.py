@@ -112,6 +112,8 @@ class Panel:
         self.status = "idle"
         self.error: str | None = None
         self.redraws = 0
+        #: Every run this panel has made, oldest first (see :meth:`overlay`).
+        self.runs: list[Run] = []
         self._run: Run | None = None
         self._run_id: str | None = None
         self._run_root: Path | None = None
@@ -234,6 +236,29 @@ class Panel:
             thread.join(timeout)
         return self.run
 
+    def overlay(self, stage: str = "val", figsize: tuple[float, float] = (7.0, 4.0)):
+        """The teacher–student gap of every run of this panel, overlaid on one matplotlib Figure:
+        each run's student accuracy (solid) and agreement with the teacher (dotted) over training,
+        the teacher's accuracy dashed (the ``gap_overlay`` view). Runs are labelled by method, and
+        by their hyper-parameters where several runs share a method."""
+        from matplotlib.figure import Figure
+
+        from .views import VIEWS
+
+        methods = [r.method for r in self.runs]
+        logs = {}
+        for i, r in enumerate(self.runs):
+            label = r.method
+            if methods.count(r.method) > 1:
+                label += " " + ", ".join(f"{k}={_plain(v)}" for k, v in r.hparams.items() if k not in ("lr", "weight_decay"))
+            if label in logs:
+                label += f" #{i + 1}"
+            logs[label] = r.log
+        fig = Figure(figsize=figsize)
+        VIEWS["gap_overlay"](fig.subplots(), logs, stage)
+        fig.tight_layout()
+        return fig
+
     def close(self) -> None:
         """Stop any run, end the drawing worker and close the widgets."""
         self.stop()
@@ -301,6 +326,8 @@ class Panel:
             self.status = "failed"
             self._set_error(f"{type(exc).__name__}: {exc}")
         finally:
+            if self.run is not None:
+                self.runs.append(self.run)
             self._ended = time.monotonic()
             self._done.set()
             if self._ticker is not None:
