@@ -338,15 +338,21 @@ export class RunViewer extends LiveWidget {
     for (const [name, event] of store.tables) {
       const card = getOrCreate(this.tableCards, name, this.tables.grid, () => ({ node: el('div', 'jp-nbdistill-card jp-nbdistill-table-card') }));
       const table = el('table', 'jp-nbdistill-table');
-      const head = el('tr');
-      event.columns.forEach(c => head.appendChild(el('th', '', c)));
-      table.appendChild(head);
       const rows = event.rows.slice(0, MAX_TABLE_ROWS);
       const shade = isMatrix(event.columns, event.rows);
+      const head = el('tr');
+      if (shade) {
+        head.appendChild(el('th')); // a matrix's rows carry the same labels as its columns
+      }
+      event.columns.forEach(c => head.appendChild(el('th', '', String(c))));
+      table.appendChild(head);
       const numbers = shade ? (rows.flat() as number[]) : [];
       const top = Math.max(0, ...numbers.map(Math.abs));
-      for (const row of rows) {
+      rows.forEach((row, r) => {
         const tr = el('tr');
+        if (shade) {
+          tr.appendChild(el('th', '', String(event.columns[r])));
+        }
         for (const cell of row) {
           const td = el('td', '', formatParam(cell));
           if (shade && typeof cell === 'number' && top > 0) {
@@ -356,7 +362,7 @@ export class RunViewer extends LiveWidget {
           tr.appendChild(td);
         }
         table.appendChild(tr);
-      }
+      });
       const more = event.rows.length > MAX_TABLE_ROWS ? ` — first ${MAX_TABLE_ROWS} of ${event.rows.length} rows` : '';
       card.node.replaceChildren(el('div', 'jp-nbdistill-card-title', `${name} (step ${event.step})${more}`), table);
     }
