@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("data", "models", "runs", "zoo")
+_SUBMODULES = ("core", "data", "families", "models", "runs", "widgets", "zoo")
 #: public name -> the module it lives in
 _NAMES = {
     "ConfigError": ".core.errors",

@@ -13,6 +13,20 @@ def test_the_package_and_the_server_extension_import_without_torch():
     assert out.stdout.strip() == "", f"importing the server extension loaded {out.stdout.strip()}"
 
 
+def test_every_public_name_and_subpackage_resolves_in_a_fresh_process():
+    code = (
+        "import nbdistill as nd\n"
+        "assert nd.core.DistillModule and nd.widgets.views and nd.families.kd and nd.data.Digits\n"
+        "ns = {}\n"
+        "exec('from nbdistill import *', ns)\n"
+        "missing = [n for n in nd.__all__ if n not in ns]\n"
+        "assert not missing, missing\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
 def test_the_lazy_names_resolve_to_the_real_objects():
     import nbdistill as nd
     from nbdistill.core import DistillModule

@@ -44,6 +44,9 @@ def test_one_epoch_on_digits_finishes_with_finite_metrics(method):
     metrics = run.metrics
     assert 0.0 <= metrics["test/student_acc"] <= 1.0
     assert all(math.isfinite(v) for k, v in metrics.items() if k.startswith(("train/", "test/")))
+    if method != "kd.student_only" or teacher is not None:  # every KD run draws its efficiency view
+        (event,) = run.log.of("efficiency")
+        assert "student" in [row[0] for row in event["rows"]]
 
 
 @pytest.mark.parametrize("method", METHODS)

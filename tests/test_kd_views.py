@@ -139,3 +139,11 @@ def test_efficiency_is_measured_in_eval_mode_and_leaves_the_model_as_it_was():
     before = model[1].running_mean.clone()
     eff.efficiency_rows({"m": model}, torch.randn(16, 4) * 5 + 3, repeats=2)
     assert model.training and torch.equal(model[1].running_mean, before) and int(model[1].num_batches_tracked) == 0
+
+
+def test_measuring_the_peak_leaves_the_global_random_generator_alone():
+    eff._measure_peak.cache_clear()
+    torch.manual_seed(3)
+    state = torch.get_rng_state()
+    eff.measure_peak(size=64, copy_mb=1, repeats=1)
+    assert torch.equal(torch.get_rng_state(), state)

@@ -46,7 +46,11 @@ class RunStatus(pl.Callback):
         method = getattr(pl_module, "method_name", None)
         if method:
             logger.set_method(method)
-        self._set(logger, "running", setting=describe_setting(pl_module, trainer.datamodule))
+        try:
+            setting = describe_setting(pl_module, trainer.datamodule)
+        except Exception as exc:  # noqa: BLE001 (informational: never fails a run)
+            setting = {"error": f"{type(exc).__name__}: {exc}"}
+        self._set(logger, "running", setting=setting)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         logger = run_logger(trainer)

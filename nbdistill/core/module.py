@@ -19,15 +19,16 @@ from .gap import classification_gap
 from .logger import RunLogger
 
 
-def adam(params: list[torch.Tensor], lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
+def adam(params: list[torch.Tensor], lr: float, weight_decay: float = 0.0, fused: bool = True) -> torch.optim.Adam:
     """Adam, fused into one kernel where torch has one for the parameters' device (CPU, CUDA).
 
     The same update as ``torch.optim.Adam``'s default implementation up to rounding; on a small
     student it takes a third of the time (~50 us instead of ~130 us a step on one CPU thread for
-    a 64-32-10 MLP), which matters when a step is a few hundred microseconds.
+    a 64-32-10 MLP), which matters when a step is a few hundred microseconds. ``fused=False``
+    where it cannot serve: Lightning's mixed precision refuses to clip a fused optimiser's gradients.
     """
     devices = {p.device.type for p in params}
-    fused = bool(params) and devices <= {"cpu", "cuda"} and all(p.is_floating_point() for p in params)
+    fused = fused and bool(params) and devices <= {"cpu", "cuda"} and all(p.is_floating_point() for p in params)
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
 
 
@@ -138,19 +139,47 @@ class DistillModule(pl.LightningModule):
             self._step(terms["loss"])
         return terms["loss"]
 
-    def _scalar_term(self, name: str, value: Any) -> float:
+    def _scalar_term(self, name: str, value: Any) -> torch.Tensor:
+        """``value`` as a 0-d tensor, or a ValueError naming the term that is not a scalar."""
         if isinstance(value, torch.Tensor):
             if value.numel() != 1:
                 raise ValueError(
                     f"{type(self).__name__}.loss_terms returned {name!r} of shape {tuple(value.shape)}: "
                     "every term must be a scalar (reduce it, e.g. with .mean())"
                 )
-            return float(value.detach())
-        return float(value)
+            return value.detach().reshape(())
+        try:
+            return torch.tensor(float(value))
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{type(self).__name__}.loss_terms returned {name!r} = {value!r}: every term must be a number or a scalar tensor"
+            ) from None
 
-    # -- the optimisation step ------------------------------------------------------------------
+    # -- the lean path: direct logging, stepping in training_step ----------------------------------
+    #: Set when training starts: the run has only nbdistill's logger and callbacks (as ``nd.fit``
+    #: makes it), so nothing else needs Lightning's ``self.log`` results or its automatic loop.
+    _lean = False
+
     def on_train_start(self) -> None:
+        self._lean = self._only_nbdistill_around()
+        counts = _step_counts(self.trainer)
         self.automatic_optimization = not self._can_step_itself()
+        _carry_step_count(self.trainer, counts)
+
+    def _only_nbdistill_around(self) -> bool:
+        """Whether the Trainer has the run logger alone and no callbacks but nbdistill's (and
+        Lightning's progress bar and model summary, which read no metrics of ours)."""
+        from pytorch_lightning.callbacks import ModelSummary, ProgressBar
+
+        from .callbacks import RunControl
+
+        trainer = self.trainer
+        loggers = trainer.loggers
+        return (
+            len(loggers) == 1
+            and isinstance(loggers[0], RunLogger)
+            and all(isinstance(cb, (RunControl, ProgressBar, ModelSummary)) for cb in trainer.callbacks)
+        )
 
     def _can_step_itself(self) -> bool:
         """Whether :meth:`_step` may replace Lightning's automatic optimisation for this run.
@@ -159,12 +188,20 @@ class DistillModule(pl.LightningModule):
         ``training_step`` (Lightning's manual optimisation, still through its optimizer wrapper,
         ``manual_backward`` and their hooks, so precision plugins, the NaN guard and
         ``on_before_optimizer_step`` all run) costs ~0.12 ms less a step, a tenth of a small
-        student's step. Only where nothing differs: the base ``training_step``, one optimiser and
-        no LR scheduler, no gradient clipping or accumulation set on the Trainer.
+        student's step. Only where nothing differs: nbdistill's logger and callbacks alone (a user's
+        callback may rely on the automatic loop: accumulation schedules, SWA), the base
+        ``training_step`` and none of the optimisation hooks overridden, one optimiser and no LR
+        scheduler, no gradient clipping or accumulation set on the Trainer.
         """
         trainer = self.trainer
+        overridden = any(
+            getattr(type(self), hook) is not getattr(pl.LightningModule, hook)
+            for hook in ("optimizer_step", "optimizer_zero_grad", "configure_gradient_clipping", "on_before_zero_grad", "backward")
+        )
         return (
-            type(self).training_step is DistillModule.training_step
+            self._lean
+            and type(self).training_step is DistillModule.training_step
+            and not overridden
             and len(trainer.optimizers) == 1
             and not trainer.lr_scheduler_configs
             and not trainer.gradient_clip_val
@@ -188,28 +225,30 @@ class DistillModule(pl.LightningModule):
     def _log_terms(self, terms: dict[str, torch.Tensor], batch_size: int | None) -> None:
         """Hand the loss terms to the run folder as ``train/<term>`` scalars.
 
-        With the run logger the values go straight to its writer, in one device-to-host copy:
-        ``self.log`` costs about 1 ms a call (Lightning's result collection), more than a small
-        network's whole training step. Under another logger (``nbdistill fit`` with a foreign
-        ``trainer.logger``) they go through ``self.log`` as usual.
+        On the lean path (the run logger alone, nbdistill's callbacks alone, as ``nd.fit`` makes
+        it) the values go straight to its writer, in one device-to-host copy: ``self.log`` costs
+        about 1 ms a call (Lightning's result collection), more than a small network's whole
+        training step. With any other logger or callback (``nbdistill fit`` with a user's
+        TensorBoard logger or ModelCheckpoint) they go through ``self.log``, so that those see them.
         """
-        writer = self._run_writer()
+        writer = self._run_writer() if self._lean else None
         if writer is None:
             for name, value in terms.items():
-                self.log(f"train/{name}", value.detach(), on_step=True, on_epoch=False, batch_size=batch_size)
+                self.log(f"train/{name}", self._scalar_term(name, value), on_step=True, on_epoch=False, batch_size=batch_size)
             return
         try:
             values = torch.stack([v.detach().float().reshape(()) for v in terms.values()]).tolist()
         except (AttributeError, RuntimeError):  # a float, or a term that is not a scalar: say which
-            values = [self._scalar_term(name, value) for name, value in terms.items()]
+            values = [float(self._scalar_term(name, value)) for name, value in terms.items()]
         writer.epoch = self.current_epoch
-        step = self.global_step + 1  # the step Lightning's logger connector would record: after the update
+        step = self.global_step  # what Lightning's logger connector records: the steps before this batch
         for name, value in zip(terms, values):
             writer.scalar(f"train/{name}", value, step=step)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = [p for p in self.parameters() if p.requires_grad]
-        return adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        clipping = self._trainer is not None and bool(self.trainer.gradient_clip_val)
+        return adam(params, lr=self.lr, weight_decay=self.weight_decay, fused=not clipping)
 
     # -- input checks, before any training step ---------------------------------------------------
     def check_compatibility(self, batch: Any, num_classes: int | None = None) -> None:
@@ -261,10 +300,13 @@ class DistillModule(pl.LightningModule):
         scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
         if not len(self.teachers):
             scalars = {k: v for k, v in scalars.items() if k == "student_acc"}
-        writer = self._run_writer()
-        if writer is None:
+        writer = self._run_writer() if self._lean and self.trainer.state.fn == "fit" else None
+        if writer is None:  # (``trainer.validate()``/``test()`` return what ``self.log`` collects)
             for name, value in scalars.items():
                 self.log(f"{stage}/{name}", float(value), sync_dist=False)
+            writer = self._run_writer()
+            if writer is not None:
+                self._write_per_class(writer, stage, metrics)
             return metrics
         # straight to the run folder (see _log_terms); callbacks that monitor a metric
         # (EarlyStopping, ModelCheckpoint) still find it in trainer.callback_metrics
@@ -329,6 +371,31 @@ class DistillModule(pl.LightningModule):
             if isinstance(logger, RunLogger):
                 return logger.experiment
         return None
+
+
+def _step_counts(trainer: pl.Trainer) -> tuple[int, int] | None:
+    """The optimiser steps counted by Lightning's automatic and manual loops (one of them is 0)."""
+    try:
+        loop = trainer.fit_loop.epoch_loop
+        return loop.automatic_optimization.optim_progress.optimizer.step.total.completed, loop.manual_optimization.optim_step_progress.total.completed
+    except AttributeError:  # another Lightning version: nothing to carry over
+        return None
+
+
+def _carry_step_count(trainer: pl.Trainer, counts: tuple[int, int] | None) -> None:
+    """Lightning's ``global_step`` reads the counter of the loop in use: a checkpoint saved under
+    the other loop (a run resumed with other Trainer settings, or from before nbdistill stepped in
+    ``training_step``) would restart it at 0. The counter in use takes over the saved count."""
+    if counts is None or not any(counts):
+        return
+    loop = trainer.fit_loop.epoch_loop
+    saved = max(counts)
+    if trainer.lightning_module.automatic_optimization:
+        progress = loop.automatic_optimization.optim_progress.optimizer.step.total
+    else:
+        progress = loop.manual_optimization.optim_step_progress.total
+    if progress.completed < saved:
+        progress.ready = progress.completed = saved
 
 
 #: Attributes set on every step that hold plain values (see ``DistillModule.__setattr__``).

@@ -49,9 +49,13 @@ class ArrayDataModule(pl.LightningDataModule):
         self._sampler = EpochSeededSampler(len(self._splits["train"]), self.seed)
 
     def skip_batches_once(self, batches: int) -> None:
-        """Skip the first ``batches`` batches of the next training pass (an exact mid-epoch resume)."""
+        """Skip the first ``batches`` batches of the next training pass (an exact mid-epoch resume).
+
+        A checkpoint taken after an epoch's last batch (a finished run resumed for more epochs, a
+        stop on the last batch) starts the next epoch afresh: nothing is skipped."""
         self.setup()
-        self._sampler.skip_once(batches * self.batch_size)
+        if batches * self.batch_size < len(self._splits["train"]):
+            self._sampler.skip_once(batches * self.batch_size)
 
     def dataset(self, split: str) -> TensorDataset:
         self.setup()

@@ -114,7 +114,8 @@ class GraphSetDataModule(pl.LightningDataModule):
     def skip_batches_once(self, batches: int) -> None:
         """Skip the first ``batches`` batches of the next training pass (an exact mid-epoch resume)."""
         self.setup()
-        self._sampler.skip_once(batches * self.batch_size)
+        if batches * self.batch_size < len(self._splits["train"]):  # not after an epoch's last batch
+            self._sampler.skip_once(batches * self.batch_size)
 
     def train_dataloader(self):
         from torch_geometric.loader import DataLoader as GraphLoader

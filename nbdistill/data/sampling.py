@@ -64,7 +64,8 @@ class IndexBatches(Sampler[torch.Tensor]):
         # a generator, so the order is drawn at the first batch, after Lightning's set_epoch (as
         # torch's BatchSampler does): a resumed run creates its iterator before setting the epoch
         indices = torch.arange(self.n) if self.sampler is None else self.sampler.order()
-        yield from indices.split(self.batch_size)
+        if len(indices):  # (split of an empty tensor gives one empty batch, not none)
+            yield from indices.split(self.batch_size)
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)

@@ -243,6 +243,7 @@ class Panel:
         by their hyper-parameters where several runs share a method."""
         from matplotlib.figure import Figure
 
+        from ..families.kd import views as _kd_views  # noqa: F401 (registers gap_overlay)
         from .views import VIEWS
 
         methods = [r.method for r in self.runs]

@@ -67,7 +67,7 @@ def latency(model: nn.Module, example: torch.Tensor, repeats: int = 20, warmup: 
     model.eval()
     times = []
     # a GPU runs asynchronously: wait for its work to end before reading the clock
-    sync = torch.cuda.synchronize if example.is_cuda else (lambda: None)
+    sync = (lambda: torch.cuda.synchronize(example.device)) if example.is_cuda else (lambda: None)
     with torch.no_grad():
         for i in range(warmup + repeats):
             sync()
@@ -91,10 +91,14 @@ def measure_peak(size: int | None = None, copy_mb: int = 64, repeats: int = 5, d
 
 @functools.lru_cache(maxsize=4)
 def _measure_peak(size: int, copy_mb: int, repeats: int, device: str) -> dict[str, float]:
-    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
-    src = torch.empty(copy_mb * 2**20 // 4, device=device)
+    # a generator of its own: the global one must not move (a run's later random draws, dropout,
+    # re-initialisations, would differ between the first run of a process and the next ones)
+    g = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(size, size, device=device, generator=g)
+    b = torch.randn(size, size, device=device, generator=g)
+    src = torch.ones(copy_mb * 2**20 // 4, device=device)
     dst = torch.empty_like(src)
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.startswith("cuda") else (lambda: None)
     best_mm, best_copy = float("inf"), float("inf")
     for _ in range(repeats):
         sync()

@@ -272,6 +272,7 @@ class LELP(KDModule):
         self._fitted = True
 
     def on_fit_start(self) -> None:
+        super().on_fit_start()  # the efficiency table
         if self._fitted:
             return
         dm = getattr(self.trainer, "datamodule", None)
