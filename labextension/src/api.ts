@@ -37,8 +37,18 @@ export interface RunsReply {
   runs: RunSummary[];
 }
 
+/** What `run.json`'s `setting` holds (see `nbdistill.core.setting`); every part optional. */
+export interface RunSetting {
+  student?: { class?: string; params?: number };
+  teachers?: { class?: string; params?: number }[];
+  data?: { class?: string; batch_size?: number; n_train?: number | null; sizes?: Record<string, number> };
+  error?: string;
+}
+
 export interface RunInfo extends RunSummary {
   hparams: Record<string, unknown>;
+  /** What was trained (student, teachers, data); absent in runs from before it was recorded. */
+  setting?: RunSetting;
   versions?: Record<string, string>;
   traceback?: string;
   time: number;

@@ -2,6 +2,7 @@
  * From run events to what the charts draw, and the small formatting the sidebar shows.
  * Pure TypeScript (no DOM, no chart library), unit-tested in Node.
  */
+import type { RunSetting } from './api';
 import type { HistogramEvent, PointsEvent, RunEventStore, ScalarSeries } from './events';
 
 export interface XY {
@@ -217,4 +218,32 @@ export function isMatrix(columns: unknown[], rows: unknown[][]): boolean {
     rows.length === columns.length &&
     rows.every(r => r.length === columns.length && r.every(c => typeof c === 'number' && Number.isFinite(c)))
   );
+}
+
+function modelText(m: { class?: string; params?: number }): string {
+  const params = typeof m.params === 'number' ? `${m.params.toLocaleString('en-US')} params` : '';
+  return [m.class ?? '?', params].filter(Boolean).join(' · ');
+}
+
+/** Rows `[label, text]` that say what a run trained: student, teacher(s), data and its splits. */
+export function settingRows(setting: RunSetting | null | undefined): [string, string][] {
+  if (!setting) {
+    return [];
+  }
+  const rows: [string, string][] = [];
+  if (setting.student) {
+    rows.push(['student', modelText(setting.student)]);
+  }
+  const teachers = setting.teachers ?? [];
+  teachers.forEach((t, i) => rows.push([teachers.length > 1 ? `teacher ${i}` : 'teacher', modelText(t)]));
+  if (setting.data) {
+    const d = setting.data;
+    const sizes = d.sizes ? Object.entries(d.sizes).map(([k, v]) => `${k} ${v}`).join(' / ') : '';
+    const batch = typeof d.batch_size === 'number' ? `batch ${d.batch_size}` : '';
+    rows.push(['data', [d.class ?? '?', sizes, batch].filter(Boolean).join(' · ')]);
+  }
+  if (setting.error) {
+    rows.push(['setting', `not recorded: ${setting.error}`]);
+  }
+  return rows;
 }

@@ -16,6 +16,7 @@ import {
   histogramBars,
   isMatrix,
   pointsSeries,
+  settingRows,
   shortName
 } from './chartdata';
 import { BarChart, LineChart, ScatterChart } from './charts';
@@ -143,6 +144,7 @@ export class RunViewer extends LiveWidget {
   private readonly message = el('div', 'jp-nbdistill-banner');
   private readonly error = el('pre', 'jp-nbdistill-error');
   private readonly params = el('details', 'jp-nbdistill-params');
+  private readonly setting = el('details', 'jp-nbdistill-setting');
   private readonly scalars = section('Scalars');
   private readonly histograms = section('Histograms');
   private readonly points = section('Points');
@@ -179,12 +181,14 @@ export class RunViewer extends LiveWidget {
     this.message.hidden = true;
     this.error.hidden = true;
     this.params.hidden = true;
+    this.setting.hidden = true;
     this.node.append(
       header,
       this.meta,
       this.message,
       this.error,
       this.params,
+      this.setting,
       this.scalars.node,
       this.histograms.node,
       this.points.node,
@@ -254,6 +258,7 @@ export class RunViewer extends LiveWidget {
     this.error.hidden = !info.error;
     this.error.textContent = info.error ?? '';
     this.renderParams(info.hparams ?? {});
+    this.renderSetting(info);
   }
 
   private tick(): void {
@@ -291,6 +296,27 @@ export class RunViewer extends LiveWidget {
     }
     this.params.appendChild(table);
     this.params.open = open;
+  }
+
+  /** What was trained: student, teacher(s), data and its splits (`run.json`'s `setting`). */
+  private renderSetting(info: RunInfo): void {
+    const rows = settingRows(info.setting);
+    this.setting.hidden = rows.length === 0;
+    const signature = JSON.stringify(rows);
+    if (this.setting.dataset.signature === signature) {
+      return;
+    }
+    const open = this.setting.childElementCount ? this.setting.open : true;
+    this.setting.dataset.signature = signature;
+    this.setting.replaceChildren(el('summary', '', 'What was trained'));
+    const table = el('table', 'jp-nbdistill-table');
+    for (const [label, text] of rows) {
+      const row = el('tr');
+      row.append(el('th', '', label), el('td', '', text));
+      table.appendChild(row);
+    }
+    this.setting.appendChild(table);
+    this.setting.open = open;
   }
 
   private renderCharts(): void {

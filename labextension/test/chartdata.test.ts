@@ -11,6 +11,7 @@ import {
   histogramBars,
   isMatrix,
   pointsSeries,
+  settingRows,
   shortName
 } from '../src/chartdata';
 import { HistogramEvent, PointsEvent, RunEventStore } from '../src/events';
@@ -164,5 +165,27 @@ describe('isMatrix', () => {
     expect(isMatrix(['a', 'b'], [[1, 2]])).toBe(false);
     expect(isMatrix(['a', 'b'], [[1, NaN], [2, 3]])).toBe(false);
     expect(isMatrix([], [])).toBe(false);
+  });
+});
+
+describe('settingRows', () => {
+  it('says what a run trained, and nothing for older runs', () => {
+    expect(
+      settingRows({
+        student: { class: 'MLP', params: 2410 },
+        teachers: [{ class: 'MLP', params: 50826 }],
+        data: { class: 'Digits', batch_size: 64, sizes: { train: 100, val: 359, test: 360 } }
+      })
+    ).toEqual([
+      ['student', 'MLP · 2,410 params'],
+      ['teacher', 'MLP · 50,826 params'],
+      ['data', 'Digits · train 100 / val 359 / test 360 · batch 64']
+    ]);
+    expect(settingRows({ teachers: [{ class: 'A' }, { class: 'B', params: 3 }] })).toEqual([
+      ['teacher 0', 'A'],
+      ['teacher 1', 'B · 3 params']
+    ]);
+    expect(settingRows(undefined)).toEqual([]);
+    expect(settingRows({ error: 'KeyError: x' })).toEqual([['setting', 'not recorded: KeyError: x']]);
   });
 });

@@ -100,6 +100,8 @@ def test_live_run_in_sidebar_viewer_and_stop(lab_server, lab_page, open_notebook
     first = points(page, chart)
     wait_until(page, lambda: points(page, chart) > first + 10, message="the training chart to grow")
     assert page.locator(f"{VIEWER} .jp-nbdistill-params").inner_text().count("temperature") == 1
+    setting = page.locator(f"{VIEWER} .jp-nbdistill-setting").inner_text()
+    assert "What was trained" in setting and "Digits" in setting and "train 1078" in setting
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ARTIFACTS / "viewer.png"))
 
