@@ -58,6 +58,26 @@ interface Keyed<T> {
   set(key: string, value: T): void;
 }
 
+/** A collapsible table of `[label, text]` rows, rebuilt only when they change (keeping it open or closed). */
+function fillDetails(node: HTMLDetailsElement, summary: string, rows: [string, string][]): void {
+  node.hidden = rows.length === 0;
+  const signature = JSON.stringify(rows);
+  if (node.dataset.signature === signature) {
+    return;
+  }
+  const open = node.childElementCount ? node.open : true;
+  node.dataset.signature = signature;
+  node.replaceChildren(el('summary', '', summary));
+  const table = el('table', 'jp-nbdistill-table');
+  for (const [label, text] of rows) {
+    const row = el('tr');
+    row.append(el('th', '', label), el('td', '', text));
+    table.appendChild(row);
+  }
+  node.appendChild(table);
+  node.open = open;
+}
+
 function getOrCreate<T extends { node: HTMLElement }>(map: Keyed<T>, key: string, grid: HTMLElement, make: () => T): T {
   let item = map.get(key);
   if (!item) {
@@ -279,44 +299,13 @@ export class RunViewer extends LiveWidget {
   }
 
   private renderParams(hparams: Record<string, unknown>): void {
-    const entries = Object.entries(hparams);
-    this.params.hidden = entries.length === 0;
-    const signature = JSON.stringify(entries);
-    if (this.params.dataset.signature === signature) {
-      return;
-    }
-    const open = this.params.childElementCount ? this.params.open : true;
-    this.params.dataset.signature = signature;
-    this.params.replaceChildren(el('summary', '', `Hyper-parameters (${entries.length})`));
-    const table = el('table', 'jp-nbdistill-table');
-    for (const [key, value] of entries) {
-      const row = el('tr');
-      row.append(el('th', '', key), el('td', '', formatParam(value)));
-      table.appendChild(row);
-    }
-    this.params.appendChild(table);
-    this.params.open = open;
+    const rows = Object.entries(hparams).map(([key, value]): [string, string] => [key, formatParam(value)]);
+    fillDetails(this.params, `Hyper-parameters (${rows.length})`, rows);
   }
 
   /** What was trained: student, teacher(s), data and its splits (`run.json`'s `setting`). */
   private renderSetting(info: RunInfo): void {
-    const rows = settingRows(info.setting);
-    this.setting.hidden = rows.length === 0;
-    const signature = JSON.stringify(rows);
-    if (this.setting.dataset.signature === signature) {
-      return;
-    }
-    const open = this.setting.childElementCount ? this.setting.open : true;
-    this.setting.dataset.signature = signature;
-    this.setting.replaceChildren(el('summary', '', 'What was trained'));
-    const table = el('table', 'jp-nbdistill-table');
-    for (const [label, text] of rows) {
-      const row = el('tr');
-      row.append(el('th', '', label), el('td', '', text));
-      table.appendChild(row);
-    }
-    this.setting.appendChild(table);
-    this.setting.open = open;
+    fillDetails(this.setting, 'What was trained', settingRows(info.setting));
   }
 
   private renderCharts(): void {
