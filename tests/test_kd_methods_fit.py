@@ -1,17 +1,12 @@
 """Every KD method trains end to end (nd.fit and the CLI) and refuses bad input before training."""
-import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 import nbdistill as nd
-from nbdistill import cli
 from nbdistill.families.kd.quantize import quantize
 
-EXAMPLES = Path(__file__).parents[1] / "examples"
 METHODS = ["kd.dkd", "kd.pld", "kd.fitnet", "kd.ofa", "kd.mi_alpha", "kd.hierarchical_self", "kd.quantized", "kd.moe_teacher"]
 #: one out-of-range value per method, and the words of the error it must raise
 BAD = {
@@ -114,17 +109,8 @@ def test_moe_teacher_initialises_the_student_from_the_non_expert_weights():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
-def test_example_config_runs_from_the_cli(method, tmp_path, runs_root):
-    config = yaml.safe_load((EXAMPLES / f"kd_{method.split('.')[1]}_digits.yaml").read_text())
-    assert config["method"] == method
-    config["trainer"].update(max_epochs=1, enable_progress_bar=False)
-    config["data"]["init_args"]["n_train"] = 100
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(config))
-    assert cli.main(["fit", "--config", str(path)]) == 0
-    (folder,) = list(runs_root.iterdir())
-    info = json.loads((folder / "run.json").read_text())
-    assert info["status"] == "finished" and info["method"] == method
+def test_example_config_runs_from_the_cli(method, run_example_config):
+    run_example_config(f"kd_{method.split('.')[1]}_digits.yaml", method, data={"n_train": 100})
 
 
 def test_dkd_warmup_ramps_from_the_first_epoch():

@@ -82,20 +82,5 @@ def test_fit_on_mnist1d():
 
 
 @pytest.mark.slow
-def test_example_config_runs_from_the_cli(tmp_path, runs_root):
-    import json
-    from pathlib import Path
-
-    import yaml
-
-    from nbdistill import cli
-
-    config = yaml.safe_load((Path(__file__).parents[1] / "examples" / "kd_signal_mnist1d.yaml").read_text())
-    assert config["method"] == "kd.signal"
-    config["trainer"].update(max_epochs=1, enable_progress_bar=False)
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(config))
-    assert cli.main(["fit", "--config", str(path)]) == 0
-    (folder,) = list(runs_root.iterdir())
-    info = json.loads((folder / "run.json").read_text())
-    assert info["status"] == "finished" and info["method"] == "kd.signal"
+def test_example_config_runs_from_the_cli(run_example_config):
+    run_example_config("kd_signal_mnist1d.yaml", "kd.signal")

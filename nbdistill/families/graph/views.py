@@ -14,20 +14,10 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from ...core.run import EventLog
-from ...widgets.views import VIEWS, _empty, decimate
+from ...widgets.views import LABEL_SIZE, LEGEND_SIZE, TITLE_SIZE, VIEWS, _empty, _style, decimate
 
 CLASS_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 TREE_LABEL_CHARS = 16
-TITLE_SIZE, LABEL_SIZE, LEGEND_SIZE = 10, 9, 8
-
-
-def _style(ax: Axes, title: str, xlabel: str = "step", ylabel: str | None = None) -> None:
-    ax.set_title(title, fontsize=TITLE_SIZE)
-    ax.set_xlabel(xlabel, fontsize=LABEL_SIZE)
-    if ylabel:
-        ax.set_ylabel(ylabel, fontsize=LABEL_SIZE)
-    ax.tick_params(labelsize=LABEL_SIZE - 1)
-    ax.grid(alpha=0.3)
 
 
 def _short(text: str, width: int = TREE_LABEL_CHARS) -> str:

@@ -19,27 +19,10 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from ...core.run import EventLog
-from ...widgets.views import VIEWS, decimate
+from ...widgets.views import VIEWS, _empty, _style, decimate
 
 TITLE = 10
 SMALL = 8
-
-
-def _empty(ax: Axes, title: str, message: str = "waiting for data…") -> Axes:
-    ax.set_title(title, fontsize=TITLE)
-    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="0.5")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return ax
-
-
-def _style(ax: Axes, title: str, xlabel: str = "step", ylabel: str | None = None) -> None:
-    ax.set_title(title, fontsize=TITLE)
-    ax.set_xlabel(xlabel, fontsize=SMALL + 1)
-    if ylabel:
-        ax.set_ylabel(ylabel, fontsize=SMALL + 1)
-    ax.tick_params(labelsize=SMALL)
-    ax.grid(alpha=0.3)
 
 
 def _last_table(log: EventLog, *names: str) -> dict | None:
