@@ -28,7 +28,11 @@ on minibatches of the synthetic set :math:`(X, Y)` with a learnable step size α
         \bar X \mathrel{+}= \partial_X s_n,\quad
         \bar\theta_n = \bar\theta_{n+1} + \partial_{\theta} s_n + \partial L/\partial\hat\theta_n .
 
-    Activation memory is one step's, whatever N; the stored vectors cost N·P numbers.
+    Activation memory is one step's, whatever N; the stored vectors cost N·P numbers. The sweep
+    starts at the last target :math:`K = \max_k k` (steps after it do not enter L). Each step is
+    recomputed with the random state it was first run with (CPU and CUDA generators, saved before
+    the step and restored around the recomputation, the global state left as it was), so a student
+    with dropout sees the same masks going backward as forward and the gradient stays exact.
 ``"tesla"``
     TESLA's gradient (Cui et al., "Scaling Up Dataset Distillation to ImageNet-1K with Constant
     Memory", ICML 2023): the same sweep without the Hessian-vector term, i.e. every
@@ -39,9 +43,11 @@ on minibatches of the synthetic set :math:`(X, Y)` with a learnable step size α
     for N > 1 it is not MTT's gradient; for N = 1 it is. It carries the full factor 2 of the
     squared norm that TESLA's code loses (tesla issue #5).
 """
+
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -152,15 +158,38 @@ def _direct(k: int, theta: torch.Tensor, targets, theta0) -> torch.Tensor | None
         return torch.autograd.grad(_target_terms(k, leaf, targets, theta0), leaf)[0]
 
 
+@dataclass(frozen=True)
+class _RandomState:
+    """The CPU generator's state and, where CUDA is in use, every CUDA device's, before one inner step."""
+
+    cpu: torch.Tensor
+    cuda: tuple[torch.Tensor, ...]
+
+    @staticmethod
+    def capture() -> _RandomState:
+        cuda = tuple(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() and torch.cuda.is_initialized() else ()
+        return _RandomState(torch.get_rng_state(), cuda)
+
+    @contextmanager
+    def replay(self) -> Iterator[None]:
+        """Run the block from this state; the global random state is restored afterwards."""
+        with torch.random.fork_rng(devices=list(range(len(self.cuda)))):
+            torch.set_rng_state(self.cpu)
+            if self.cuda:
+                torch.cuda.set_rng_state_all(list(self.cuda))
+            yield
+
+
 class _AdjointSweep(torch.autograd.Function):
     """Forward: the inner loop without a graph, keeping the parameter vectors. Backward: the sweep."""
 
     @staticmethod
     def forward(ctx, images, labels, syn_lr, loop: InnerLoop, theta0, targets, hessian: bool, final: list):
         alpha = syn_lr.detach()
-        thetas, momenta = [theta0], []
+        thetas, momenta, states = [theta0], [], []
         b = torch.zeros_like(theta0)
         for n in range(len(loop.steps)):
+            states.append(_RandomState.capture())
             with torch.enable_grad():
                 g = loop.grad(thetas[-1].detach().requires_grad_(True), images.detach(), labels.detach(), n, create_graph=False)
             b = loop.momentum * b + g if loop.momentum else g
@@ -169,25 +198,25 @@ class _AdjointSweep(torch.autograd.Function):
             thetas.append((thetas[-1] - alpha * b).detach())
         loss = sum(_target_terms(k, thetas[k], targets, theta0) for k in targets)
         final.append(thetas[-1])
-        ctx.loop, ctx.thetas, ctx.momenta, ctx.targets, ctx.hessian = loop, thetas, momenta, targets, hessian
+        ctx.loop, ctx.thetas, ctx.momenta, ctx.states, ctx.targets, ctx.hessian = loop, thetas, momenta, states, targets, hessian
         ctx.save_for_backward(images, labels, syn_lr)
         return loss.detach()
 
     @staticmethod
     def backward(ctx, grad_loss):
         images, labels, syn_lr = ctx.saved_tensors
-        loop, thetas, momenta, targets = ctx.loop, ctx.thetas, ctx.momenta, ctx.targets
+        loop, thetas, momenta, states, targets = ctx.loop, ctx.thetas, ctx.momenta, ctx.states, ctx.targets
         want_labels = ctx.needs_input_grad[1]
         alpha = syn_lr.detach()
         theta0 = thetas[0]
-        n_steps = len(thetas) - 1
-        adj_theta = _direct(n_steps, thetas[n_steps], targets, theta0)
+        last = max(targets)  # steps after the last target do not enter the loss
+        adj_theta = _direct(last, thetas[last], targets, theta0)
         adj_b = torch.zeros_like(theta0)
         grad_images = torch.zeros_like(images)
         grad_labels = torch.zeros_like(labels) if want_labels else None
         grad_alpha = torch.zeros_like(alpha)
-        for n in reversed(range(n_steps)):
-            with torch.enable_grad():
+        for n in reversed(range(last)):
+            with torch.enable_grad(), states[n].replay():
                 theta = thetas[n].detach().requires_grad_(True)
                 x = images.detach().requires_grad_(True)
                 y = labels.detach().requires_grad_(True) if want_labels else labels
@@ -206,10 +235,14 @@ class _AdjointSweep(torch.autograd.Function):
             if direct is not None:
                 adj_theta = adj_theta + direct
             adj_b = loop.momentum * adj_b_next
-        ctx.thetas = ctx.momenta = None
+        ctx.thetas = ctx.momenta = ctx.states = None
         return (
             grad_loss * grad_images,
             grad_loss * grad_labels if want_labels else None,
             grad_loss * grad_alpha,
-            None, None, None, None, None,
+            None,
+            None,
+            None,
+            None,
+            None,
         )
