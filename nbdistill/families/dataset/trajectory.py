@@ -5,9 +5,11 @@ epoch t, land near the expert's parameters at epoch t + M (:mod:`.unroll`). They
 experts, in where on the trajectories they match, in their labels and in small additions; each
 class below says what it adds to :class:`MTT`.
 """
+
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,12 +32,22 @@ from .unroll import GRADIENT_MODES, InnerLoop, matching_loss, plan_steps
 VIEWS = ("trajectory_match", "image_grad_and_lr", "distilled_accuracy", "synthetic_images")
 
 
-def trajectory_hparams(lr: float = 100.0, gradient: str = "unrolled", init: str = "real", inits=("real", "noise")) -> list[HParam]:
+def trajectory_hparams(
+    lr: float = 100.0, gradient: str = "unrolled", init: str = "real", inits=("real", "noise")
+) -> list[HParam]:
     """The hyper-parameters every trajectory method takes (defaults sized for the kit's digits)."""
     return [
         *COMMON,
         HParam("init", str, init, choices=inits, help="how the synthetic images start"),
-        HParam("lr", float, lr, 1e-3, 1e6, log=True, help="learning rate of the synthetic images (lr_img; depends on the pixel scale)"),
+        HParam(
+            "lr",
+            float,
+            lr,
+            1e-3,
+            1e6,
+            log=True,
+            help="learning rate of the synthetic images (lr_img; depends on the pixel scale)",
+        ),
         HParam("syn_steps", int, 20, 1, 1000, help="N: inner SGD steps on the synthetic set"),
         HParam("expert_epochs", int, 2, 1, 100, help="M: the target is the expert M epochs after the start"),
         HParam("max_start_epoch", int, 10, 1, 1000, help="T⁺: start epochs are drawn from 0 … T⁺−1"),
@@ -63,8 +75,18 @@ class MTT(DatasetDistillModule):
     gradient in memory that does not grow with N; ``tesla`` is TESLA's approximation.
 
     The experts (:mod:`.experts`) are trained once per network, data and recipe and reused. As in
-    MTT's code, the validation network is trained at the learned α.
+    MTT's code, the validation network is trained at the learned α (``args.lr_net = syn_lr.item()``).
+
+    *Deviation:* α is kept positive. MTT's code updates it by plain SGD and never bounds it, so a
+    large ``lr_lr`` can drive it below zero (a 4-iteration test run went from 0.03 to −0.0055; on the
+    kit's digits at lr_lr 0.1 the unbounded α diverged, NaN at step 3): the inner loop then ascends
+    the loss. Here, after every update (and before each use, so a resumed run obeys it too), α is
+    clamped to at least :attr:`MIN_SYN_LR_FRACTION` × its start value — a projected SGD step; while
+    α stays above that floor it is MTT's update exactly — and the set is evaluated at that same α.
     """
+
+    #: The learned inner lr α is kept ≥ this fraction of its start value (``lr_teacher``).
+    MIN_SYN_LR_FRACTION = 1e-3
 
     inits = ("real", "noise")
     needs_functional_student = True
@@ -132,7 +154,9 @@ class MTT(DatasetDistillModule):
         else:
             root = next((Path(lg.root_dir) for lg in self.trainer.loggers if isinstance(lg, RunLogger)), None)
             val = split_tensors(self.trainer.datamodule, "val")
-            self.buffer = train_experts(self.student, self.real, self.expert_recipe(), self.num_experts, root, progress=False, val=val)
+            self.buffer = train_experts(
+                self.student, self.real, self.expert_recipe(), self.num_experts, root, progress=False, val=val
+            )
         self.buffer.check(self.student, self.last_start_epoch() + self.expert_epochs)
         writer = self._run_writer()
         if writer is not None:
@@ -145,13 +169,24 @@ class MTT(DatasetDistillModule):
 
     # -- the synthetic set ----------------------------------------------------------------------
     def add_synthetic_parameters(self) -> None:
-        self.syn_lr = nn.Parameter(torch.tensor(float(self.expert_recipe().lr)))
+        start = float(self.expert_recipe().lr)
+        self.syn_lr = nn.Parameter(torch.tensor(start))
+        self.min_syn_lr = self.MIN_SYN_LR_FRACTION * start
 
     def param_groups(self) -> list[dict]:
         return super().param_groups() + [{"params": [self.syn_lr], "lr": self.lr_lr, "weight_decay": 0.0}]
 
+    def keep_syn_lr_positive(self) -> None:
+        """Project the learned inner lr α onto [floor, ∞) (see the class docstring)."""
+        with torch.no_grad():
+            self.syn_lr.clamp_(min=self.min_syn_lr)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        super().on_train_batch_end(outputs, batch, batch_idx)
+        self.keep_syn_lr_positive()
+
     def eval_settings(self):
-        return replace(super().eval_settings(), lr=float(self.syn_lr.detach().abs()))
+        return replace(super().eval_settings(), lr=float(self.syn_lr.detach()))
 
     # -- one outer iteration --------------------------------------------------------------------
     def start_epoch(self, g: torch.Generator) -> int:
@@ -173,6 +208,7 @@ class MTT(DatasetDistillModule):
         return 1.0
 
     def loss_terms(self, batch: Any) -> dict[str, torch.Tensor]:
+        self.keep_syn_lr_positive()
         g = self.step_generator()
         trajectory = self.trajectory(int(torch.randint(len(self.buffer), (1,), generator=g)))
         start = self.start_epoch(g)
@@ -198,7 +234,8 @@ class MTT(DatasetDistillModule):
 
 @register(
     "dataset.tesla",
-    hparams=trajectory_hparams(gradient="tesla") + [
+    hparams=trajectory_hparams(gradient="tesla")
+    + [
         HParam("soft_labels", bool, False, help="train on the target expert's soft labels (TESLA's --teacher_label)"),
     ],
     views=VIEWS,
@@ -220,7 +257,15 @@ class TESLA(MTT):
     labels the same setting reached 92 % (``bench/dataset_methods.py``).
     """
 
-    def __init__(self, student: nn.Module, teacher: nn.Module | None = None, *, soft_labels: bool = False, gradient: str = "tesla", **kwargs: Any):
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module | None = None,
+        *,
+        soft_labels: bool = False,
+        gradient: str = "tesla",
+        **kwargs: Any,
+    ):
         super().__init__(student, teacher, gradient=gradient, **kwargs)
         self.soft_labels = soft_labels
 
@@ -241,10 +286,17 @@ class TESLA(MTT):
         return self.images.detach(), self.expert_labels if self.soft_labels else self.labels
 
 
+#: FTD's GSAM surrogate-gap weight α: the default of ``--alpha`` in AngusDujw/FTD-distillation
+#: ``buffer/buffer_FTD.py`` (0.4), which its ``run_buffer.sh`` does not override. DATM's README
+#: trains its (FTD) experts with ``--alpha=0.3``; ``dataset.datm`` keeps that.
+FTD_GSAM_ALPHA = 0.4
+DATM_GSAM_ALPHA = 0.3
+
+
 def flat_expert_hparams() -> list[HParam]:
     return [
         HParam("rho", float, 0.01, 0.0, 1.0, help="GSAM perturbation radius ρ of the experts (0: plain SGD)"),
-        HParam("gsam_alpha", float, 0.3, 0.0, 1.0, help="GSAM's surrogate-gap weight α"),
+        HParam("gsam_alpha", float, FTD_GSAM_ALPHA, 0.0, 1.0, help="GSAM's surrogate-gap weight α (FTD's code: 0.4)"),
         HParam("ema_decay", float, 0.99, 0.0, 0.99999, help="decay of the EMA of the images, the copy that is evaluated"),
     ]
 
@@ -255,7 +307,8 @@ class FTD(MTT):
     Error to Improve Dataset Distillation", Du et al., CVPR 2023).
 
     The experts are trained with GSAM (:func:`.experts.gsam_direction`, radius ``rho``, weight
-    ``gsam_alpha``) so their trajectories are flat and the student's accumulated error matters less;
+    ``gsam_alpha``; FTD's code: ρ = 0.01 in ``run_buffer.sh``, α = 0.4 its default) so their
+    trajectories are flat and the student's accumulated error matters less;
     the images are tracked by an exponential moving average
     :math:`\bar X \leftarrow d\,\bar X + (1-d)\,X` after every update, and :math:`\bar X` is the set
     evaluated. With ρ = 0 and d = 0 this is MTT. The paper's decay 0.9995 is for 5 000 iterations;
@@ -263,7 +316,14 @@ class FTD(MTT):
     """
 
     def __init__(
-        self, student: nn.Module, teacher: nn.Module | None = None, *, rho: float = 0.01, gsam_alpha: float = 0.3, ema_decay: float = 0.99, **kwargs: Any
+        self,
+        student: nn.Module,
+        teacher: nn.Module | None = None,
+        *,
+        rho: float = 0.01,
+        gsam_alpha: float = FTD_GSAM_ALPHA,
+        ema_decay: float = 0.99,
+        **kwargs: Any,
     ):
         super().__init__(student, teacher, **kwargs)
         self.rho, self.gsam_alpha, self.ema_decay = rho, gsam_alpha, ema_decay
@@ -276,6 +336,7 @@ class FTD(MTT):
         self.register_buffer("images_ema", self.images.detach().clone())
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        super().on_train_batch_end(outputs, batch, batch_idx)
         with torch.no_grad():
             self.images_ema.mul_(self.ema_decay).add_(self.images.detach(), alpha=1 - self.ema_decay)
 
@@ -285,12 +346,14 @@ class FTD(MTT):
 
 @register(
     "dataset.datm",
-    hparams=trajectory_hparams(init="correct", inits=("correct", "real", "noise")) + [
+    hparams=trajectory_hparams(init="correct", inits=("correct", "real", "noise"))
+    + [
         HParam("min_start_epoch", int, 0, 0, 1000, help="T⁻: the earliest start epoch"),
         HParam("initial_max_start_epoch", int, 5, 1, 1000, help="the window's upper end at the start (grows to max_start_epoch)"),
         HParam("expansion_end", int, 200, 0, 1000000, help="iteration at which the window reaches max_start_epoch"),
         HParam("lr_y", float, 2.0, 0.0, 100.0, help="learning rate of the soft labels (SGD, momentum 0.9)"),
         HParam("ema_decay", float, 0.0, 0.0, 0.99999, help="EMA of the images as in FTD (0: off)"),
+        HParam("threshold", float, 1.0, 0.0, 1e6, help="skip the update (images, α, labels) when the matching loss exceeds this"),
     ],
     views=VIEWS,
     needs_teacher=False,
@@ -308,8 +371,15 @@ class DATM(FTD):
     the first expert's last epoch classifies correctly (the official ``samples_predicted_correctly``;
     which epoch is configurable there, the last one here; a class with too few is topped up with
     misclassified images, where the official code moves on to other experts). The experts are FTD's (GSAM) and the
-    image EMA is available (off by default). With a fixed window, frozen one-hot labels and real
-    initialisation, DATM is MTT.
+    image EMA is available (off by default; the experts' GSAM α is DATM's 0.3, not FTD's 0.4).
+
+    ``threshold``: as in DATM's ``DATM.py`` (``if grand_loss <= args.threshold: step`` for the images,
+    α and the labels, else nothing), an iteration whose matching loss exceeds ``threshold`` updates
+    nothing: its gradients are dropped before the optimiser step, so no parameter, momentum buffer or
+    weight decay moves; the iteration still counts. Default 1.0 as in DATM's ``cfg.py`` and nearly all
+    its configs (CIFAR-10 IPC 1: 1.1): a loss above 1 means the student ended farther from the target
+    than it started. ``dd/skipped`` logs 1 for a skipped iteration. With a fixed window, frozen one-hot
+    labels, real initialisation and a threshold no loss reaches, DATM is MTT.
     """
 
     inits = ("correct", "real", "noise")
@@ -324,14 +394,18 @@ class DATM(FTD):
         expansion_end: int = 200,
         lr_y: float = 2.0,
         ema_decay: float = 0.0,
+        threshold: float = 1.0,
         init: str = "correct",
+        gsam_alpha: float = DATM_GSAM_ALPHA,
         **kwargs: Any,
     ):
-        super().__init__(student, teacher, init=init, ema_decay=ema_decay, **kwargs)
+        super().__init__(student, teacher, init=init, ema_decay=ema_decay, gsam_alpha=gsam_alpha, **kwargs)
         self.min_start_epoch = min_start_epoch
         self.initial_max_start_epoch = initial_max_start_epoch
         self.expansion_end = expansion_end
         self.lr_y = lr_y
+        self.threshold = threshold
+        self._skip_update = False
 
     def check_data(self, data) -> None:
         if not self.min_start_epoch < min(self.initial_max_start_epoch, self.max_start_epoch):
@@ -344,7 +418,9 @@ class DATM(FTD):
     def expert_logits(self, images: torch.Tensor) -> torch.Tensor:
         """Logits of every expert's last epoch on ``images``: ``[experts, n, classes]``."""
         with torch.no_grad():
-            return torch.stack([self.flat(images, self.buffer.trajectory(i)[-1].to(images.dtype)) for i in range(len(self.buffer))])
+            return torch.stack(
+                [self.flat(images, self.buffer.trajectory(i)[-1].to(images.dtype)) for i in range(len(self.buffer))]
+            )
 
     def initial_set(self, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         if self.init != "correct":
@@ -375,6 +451,20 @@ class DATM(FTD):
     def inner_labels(self, trajectory: torch.Tensor, start: int) -> torch.Tensor:
         return torch.softmax(self.label_logits, -1)
 
+    def loss_terms(self, batch: Any) -> dict[str, torch.Tensor]:
+        terms = super().loss_terms(batch)
+        self._skip_update = bool(terms["loss"].detach() > self.threshold)
+        self.log("dd/skipped", float(self._skip_update), on_step=True, on_epoch=False)
+        return terms
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """DATM's threshold: drop every gradient of an iteration whose loss exceeded it (SGD then skips them)."""
+        super().on_before_optimizer_step(optimizer)
+        if self._skip_update:
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    p.grad = None
+
     def distilled(self) -> tuple[torch.Tensor, torch.Tensor]:
         images = self.images_ema if self.ema_decay > 0 else self.images.detach()
         return images, torch.softmax(self.label_logits.detach(), -1)
@@ -382,13 +472,21 @@ class DATM(FTD):
 
 @register(
     "dataset.set",
-    hparams=trajectory_hparams(init="representative", inits=("representative", "real", "noise")) + [
+    hparams=trajectory_hparams(init="representative", inits=("representative", "real", "noise"))
+    + [
         HParam("inner_momentum", float, 0.9, 0.0, 0.99, help="momentum μ of the inner SGD steps"),
         HParam("clip_loss", bool, True, help="experts: CE × 0.5, 0.55, … over their first 10 epochs"),
         HParam("gradient_penalty", float, 2.0, 0.0, 100.0, help="experts: weight λ of the input-gradient penalty"),
         HParam("balance_loss", bool, True, help="weigh the inner loss by the start epoch (log₅ rule)"),
         HParam("intermediate_matching", bool, True, help="also match the expert at the intermediate epochs"),
-        HParam("weight_perturb", float, 0.5, 0.0, 2.0, help="scale α of the start-parameter perturbation (0: off)"),
+        HParam(
+            "weight_perturb",
+            float,
+            1.0,
+            0.0,
+            2.0,
+            help="scale α of the start-parameter perturbation of the 4-D conv kernels (0: off)",
+        ),
     ],
     views=VIEWS,
     needs_teacher=False,
@@ -413,9 +511,13 @@ class SET(MTT):
     - ``intermediate_matching``: for j = 1 … M−1, the student after ``round(j·N/M)`` steps is also
       matched to :math:`\theta^*_{t+j}`, each term normalised by its own :math:`\|\theta^*_t - \theta^*_{t+j}\|^2`,
       weight 1. *Choice:* the step ↔ epoch alignment j·N/M is ours.
-    - ``weight_perturb`` α: the start parameters become :math:`\theta + \alpha\, d \odot \theta` per
-      tensor, d Gaussian with half its entries dropped and scaled to unit norm (the code's
-      ``weightPerturb``, called there with α = 0.5).
+    - ``weight_perturb`` α: each 4-D convolution kernel W of the start parameters becomes
+      :math:`W + \alpha\, (d/\|d\|_F) \odot W`, d standard Gaussian of W's shape; every other tensor
+      (biases, norm scales, linear layers) is left as it is. This is the code's ``weightPerturb``
+      (``distill.py``: ``len(i.shape) == 4``, no mask — its dropout line is commented out), which
+      ``distill.py`` calls with α = 1, the default here. A student without 4-D kernels (an MLP) has
+      nothing to perturb: a warning says so once, at construction. The normaliser of the matching
+      loss is taken from the perturbed start, as in the code.
     - Inner steps with momentum μ (``inner_momentum``): :math:`b_{n+1} = \mu b_n + g_n`.
 
     With every switch off and μ = 0, SET is MTT. All three gradient modes handle the momentum and
@@ -434,7 +536,7 @@ class SET(MTT):
         gradient_penalty: float = 2.0,
         balance_loss: bool = True,
         intermediate_matching: bool = True,
-        weight_perturb: float = 0.5,
+        weight_perturb: float = 1.0,
         init: str = "representative",
         **kwargs: Any,
     ):
@@ -445,11 +547,23 @@ class SET(MTT):
         self.balance_loss = balance_loss
         self.intermediate_matching = intermediate_matching
         self.weight_perturb = weight_perturb
+        if weight_perturb and not any(len(shape) == 4 for shape in self.flat.shapes):
+            warnings.warn(
+                f"dataset.set: weight_perturb={weight_perturb} perturbs only 4-D convolution kernels, as AST's code "
+                f"does, and {type(student).__name__} has none: nothing is perturbed (set weight_perturb=0 to silence this)",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def expert_recipe(self) -> ExpertRecipe:
         return ExpertRecipe(
-            epochs=self.expert_train_epochs, lr=self.lr_teacher * 0.1, momentum=0.9, weight_decay=1e-3,
-            augment=self.augment, clip_loss=self.clip_loss, gradient_penalty=self.gp_weight,
+            epochs=self.expert_train_epochs,
+            lr=self.lr_teacher * 0.1,
+            momentum=0.9,
+            weight_decay=1e-3,
+            augment=self.augment,
+            clip_loss=self.clip_loss,
+            gradient_penalty=self.gp_weight,
         )
 
     def initial_set(self, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -464,7 +578,9 @@ class SET(MTT):
             x = self.real.of_class(c)
             with torch.no_grad():
                 features = embed(net, x).double().numpy()
-            km = KMeans(n_clusters=self.ipc, n_init=3, random_state=int(torch.randint(2**31 - 1, (1,), generator=g))).fit(features)
+            km = KMeans(n_clusters=self.ipc, n_init=3, random_state=int(torch.randint(2**31 - 1, (1,), generator=g))).fit(
+                features
+            )
             chosen = [int(((features - centre) ** 2).sum(1).argmin()) for centre in km.cluster_centers_]
             parts.append(x[chosen])
         return torch.cat(parts), torch.arange(self.num_classes).repeat_interleave(self.ipc)
@@ -483,12 +599,13 @@ class SET(MTT):
         return targets
 
     def start_parameters(self, theta: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        r"""AST's ``weightPerturb``: :math:`W + \alpha (d/\|d\|_F) \odot W` for each 4-D kernel W, the rest unchanged."""
         if not self.weight_perturb:
             return theta
         parts = []
-        for part in theta.split(self.flat.numels):
-            d = torch.randn(part.shape, generator=g, dtype=part.dtype).to(part.device)
-            d = d * (torch.rand(part.shape, generator=g).to(part.device) < 0.5) * 2.0
-            parts.append(part + self.weight_perturb * d / d.norm().clamp_min(1e-12) * part)
+        for part, shape in zip(theta.split(self.flat.numels), self.flat.shapes):
+            if len(shape) == 4:
+                d = torch.randn(part.shape, generator=g, dtype=part.dtype).to(part.device)
+                part = part + self.weight_perturb * d / d.norm().clamp_min(1e-12) * part
+            parts.append(part)
         return torch.cat(parts)
-
