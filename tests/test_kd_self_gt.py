@@ -96,6 +96,27 @@ def test_deep_loss_is_squared_error_to_the_mixed_target_up_to_a_constant():
     assert torch.allclose(self_distillation_loss(zs, y, None, alpha)["loss"], ((ps - onehot) ** 2).mean())
 
 
+def test_deep_loss_has_the_authors_parameter_norm_regulariser():
+    """self_distiller.py: loss += reg_coef · Σ_p ‖p‖₂ (Frobenius norms, not squared), reg_coef 1e-4 by default."""
+    import nbdistill as nd
+    from nbdistill.families.kd.self_gt import SelfDistillationGT, parameter_norm
+
+    assert nd.get_method("kd.self_gt").defaults()["reg_coef"] == 1e-4
+    torch.manual_seed(0)
+    student = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 3)).double()
+    module = SelfDistillationGT(student, reg_coef=0.01)
+    x, y = torch.randn(7, 5, dtype=torch.float64), torch.tensor([0, 1, 2, 0, 1, 2, 0])
+    expected_norm = sum(float(torch.sqrt((p.detach() ** 2).sum())) for p in student.parameters())
+    assert float(parameter_norm(student).detach()) == pytest.approx(expected_norm, rel=1e-12)
+    terms = module.loss_terms((x, y))
+    plain = self_distillation_loss(student(x), y, None, 0.01)["loss"]
+    assert float(terms["loss"].detach()) == pytest.approx(float(plain.detach()) + 0.01 * expected_norm, rel=1e-12)
+    assert float(terms["reg"].detach()) == pytest.approx(expected_norm, rel=1e-12)
+    weight = student[0].weight
+    (grad,) = torch.autograd.grad(terms["loss"] - plain, weight)
+    assert torch.allclose(grad, 0.01 * weight.detach() / weight.detach().norm(), rtol=1e-10, atol=0)
+
+
 def test_generations_split_the_epochs():
     assert generation_bounds(30, 2) == [10, 20]
     assert generation_bounds(10, 3) == [2, 5, 7]
