@@ -247,6 +247,19 @@ def test_self_distillation_by_hand_and_deepest_is_a_stopped_teacher():
     assert z.grad is None and torch.count_nonzero(z1.grad) > 0
 
 
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
+def test_self_distillation_weights_the_deepest_ce_by_one_whatever_alpha(alpha):
+    """BYOT's code adds CE(deepest) with weight 1 (the paper's sum over all C exits would give 1 − α)."""
+    z, z1 = _logits(4, 3, seed=15)
+    z.requires_grad_(True)
+    f, f1 = torch.randn(4, 2, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    y = _labels(4, 3, seed=15)
+    out = losses.self_distillation(z, f, [z1], [f1], y, 3.0, alpha, 0.03)
+    (grad,) = torch.autograd.grad(out["loss"], z)
+    (expected,) = torch.autograd.grad(F.cross_entropy(z, y), z)
+    assert torch.allclose(grad, expected, rtol=1e-12, atol=0)
+
+
 # -- Switch (MoE teacher) distillation --------------------------------------------------------------
 def test_switch_distillation_is_hinton_at_t1_plus_teacher_entropy():
     zs, zt = _logits(6, 5, seed=15)

@@ -291,6 +291,18 @@ def self_distillation(
     deepest outputs are the teachers: gradients of the KL and L2 terms do not flow into them. The
     squared L2 is summed over features and averaged over the batch.
 
+    *The deepest classifier's weight.* The paper writes the loss as one sum over all C classifiers,
+    :math:`\sum_{i=1}^{C}[(1-\alpha)\mathrm{CE}(q^i, y) + \alpha\,\mathrm{KL}(q^i, q^C) + \lambda\|F_i - F_C\|^2]`,
+    whose i = C term is :math:`(1-\alpha)\,\mathrm{CE}(q^C, y)`; the authors' code
+    (ArchipLab-LinfengZhang/pytorch-self-distillation-final ``train.py``) adds the deepest CE with
+    weight 1 (``loss += criterion(outputs[0], labels)``) and (1 − α) only to the shallow exits. We
+    follow the code: weight 1, whatever α. The defaults T = 3, α = 0.3, λ = 0.03 are that code's
+    (``--temperature``, ``--loss_coefficient``, ``--feature_loss_coefficient``). Where we still differ
+    from it: its KD term is the cross-entropy to :math:`q^{C,T}` without the :math:`T^2` factor (the
+    same gradient as our KL divided by :math:`T^2`); its feature term is ``torch.dist``, the
+    *unsquared* L2 norm over the whole batch, of an adaptation layer's output, and it skips the
+    shallowest exit; ours is the paper's squared L2, batch-averaged, for every exit.
+
     Returns ``loss``, ``ce`` (deepest) and, summed over exits, ``exit_ce``, ``exit_kd`` and ``exit_hint``.
 
     On the paper the seeds name for hierarchical self-distillation ("One Model to Train them All" /

@@ -397,8 +397,10 @@ class HierarchicalSelfKD(HeadsFromFeatures):
     the input of the student's last Linear, then a classifier). No teacher is needed; one given
     only measures the gap. Each exit's validation accuracy is logged as ``val/exit<i>_acc``.
 
-    Defaults T = 3, α = 0.3, λ = 0.03 are our choice; the paper's text available to us did not fix
-    them. The deepest outputs are detached where they act as teacher.
+    The loss is :func:`.losses.self_distillation`: the deepest classifier's CE has weight 1, as in the
+    authors' code (the paper's sum over all classifiers would give it 1 − α; see there). Defaults
+    T = 3, α = 0.3, λ = 0.03 are the authors' code's. The deepest outputs are detached where they act
+    as teacher.
     """
 
     def __init__(
