@@ -8,7 +8,8 @@ term, and measures the teacher–student gap each validation epoch and on the te
 from __future__ import annotations
 
 import inspect
-from typing import Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -30,6 +31,47 @@ def adam(params: list[torch.Tensor], lr: float, weight_decay: float = 0.0, fused
     devices = {p.device.type for p in params}
     fused = fused and bool(params) and devices <= {"cpu", "cuda"} and all(p.is_floating_point() for p in params)
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused or None)
+
+
+#: Where a batch that is a dict (Hugging Face style) holds its inputs and its labels: the first key found.
+INPUT_KEYS = ("input", "inputs", "x", "pixel_values", "input_values", "features")
+LABEL_KEYS = ("label", "labels", "y", "target", "targets")
+
+
+def dict_key(batch: Mapping, keys: tuple[str, ...], what: str) -> Any:
+    """The first of ``keys`` in ``batch``, or a :class:`ConfigError` listing the keys it has."""
+    for key in keys:
+        if key in batch:
+            return key
+    raise ConfigError(
+        f"the data's batches are dicts with keys {sorted(map(str, batch))}, and none of them holds the {what}: "
+        f"nbdistill reads the inputs under one of {list(INPUT_KEYS)} and the labels under one of {list(LABEL_KEYS)}; "
+        "rename the keys (e.g. a Hugging Face dataset's .rename_column('img', 'pixel_values')) or make each "
+        "batch an (inputs, labels) pair"
+    )
+
+
+def as_pair(batch: Any) -> Any:
+    """A dict batch as ``[inputs, labels]`` (read by key, see :data:`INPUT_KEYS`, :data:`LABEL_KEYS`);
+    any other batch unchanged."""
+    if isinstance(batch, Mapping):
+        return [batch[dict_key(batch, INPUT_KEYS, "inputs")], batch[dict_key(batch, LABEL_KEYS, "labels")]]
+    return batch
+
+
+def read_dict_batches(data: pl.LightningDataModule) -> None:
+    """Make ``data`` hand its dict batches to the model as ``[inputs, labels]`` (:func:`as_pair`), through
+    its ``on_before_batch_transfer`` hook: set on this data module only, so data with (x, y) batches
+    pays nothing, and the model overrides no hook (Lightning warns when both could)."""
+    if getattr(data, "_reads_dict_batches", False):
+        return
+    own = data.on_before_batch_transfer
+
+    def to_pair(batch: Any, dataloader_idx: int) -> Any:
+        return as_pair(own(batch, dataloader_idx))
+
+    data.on_before_batch_transfer = to_pair
+    data._reads_dict_batches = True
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -83,7 +125,7 @@ class DistillModule(pl.LightningModule):
     def teacher(self) -> nn.Module | None:
         return self.teachers[0] if len(self.teachers) else None
 
-    def train(self, mode: bool = True) -> "DistillModule":
+    def train(self, mode: bool = True) -> DistillModule:
         super().train(mode)
         for t in self.teachers:
             t.eval()
@@ -253,7 +295,15 @@ class DistillModule(pl.LightningModule):
     # -- input checks, before any training step ---------------------------------------------------
     def check_compatibility(self, batch: Any, num_classes: int | None = None) -> None:
         """Raise :class:`ConfigError` naming the problem if models and data do not fit together."""
+        batch = as_pair(batch)
+        if not isinstance(batch, (list, tuple)) or len(batch) < 2:
+            raise ConfigError(
+                f"{type(self).__name__} needs batches of (inputs, labels), got {type(batch).__name__}; make the data "
+                "yield (x, y) pairs or pass data=(X, y)"
+            )
         x, _ = batch[0], batch[1]
+        if not isinstance(x, torch.Tensor):
+            raise ConfigError(f"the batches' inputs must be tensors, got {type(x).__name__}; make the data yield (x, y) tensors")
         shape = tuple(x.shape[1:])
         with torch.no_grad():
             s = _probe(self.student, x[:2], "student", shape)
@@ -267,7 +317,10 @@ class DistillModule(pl.LightningModule):
                         "give the student's last layer as many outputs as the teacher's"
                     )
         if num_classes is not None and s.shape[-1] != num_classes:
-            raise ConfigError(f"the data has {num_classes} classes but the student outputs {s.shape[-1]}")
+            raise ConfigError(
+                f"the data has {num_classes} classes but the student outputs {s.shape[-1]}; give the student's last "
+                f"layer {num_classes} outputs (or, if the data has fewer classes, its labels must be 0..{s.shape[-1] - 1})"
+            )
 
     # -- gap metrics ---------------------------------------------------------------------------
     def _collect(self, batch: Any, stage: str) -> None:
@@ -351,7 +404,7 @@ class DistillModule(pl.LightningModule):
         self.eval()
         with torch.no_grad():
             for batch in dm.test_dataloader():
-                batch = [b.to(self.device) for b in batch]
+                batch = [b.to(self.device) for b in as_pair(batch)]
                 self._collect(batch, "test")
         self.train(was_training)
         metrics = self.evaluation_metrics("test")

@@ -1,8 +1,21 @@
 """Data modules. Embedded sets need no download: :class:`Digits` (scikit-learn's 8×8 digits) and
-:class:`MNIST1D` (generated locally by the ``mnist1d`` package)."""
-from .base import ArrayDataModule
+:class:`MNIST1D` (generated locally by the ``mnist1d`` package); graph sets made locally
+(:class:`BAMotifs`, :class:`LabelledMotifs`, :class:`SBM`, :class:`KarateClub`) and the TU sets
+(:class:`TUGraphs`, downloads).
+
+Your own data needs no class: :func:`as_datamodule` (which ``nd.fit`` and the panel call) takes
+``(X, y)`` arrays, tensors or a DataFrame, a dict of splits, a torch ``Dataset`` or ``DataLoader``,
+a PyG graph with node masks or a list of graphs.
+"""
+from .adapt import ArrayData, GraphList, GraphNodes, as_datamodule
+from .base import ArrayDataModule, SplitsMade
 from .digits import Digits
+from .graphs import SBM, BAMotifs, GraphSetDataModule, KarateClub, LabelledMotifs, NodeDataModule, TUGraphs
 from .mnist1d import MNIST1D
 from .sampling import EpochSeededSampler
 
-__all__ = ["ArrayDataModule", "Digits", "MNIST1D", "EpochSeededSampler"]
+__all__ = [
+    "as_datamodule", "ArrayData", "ArrayDataModule", "GraphList", "GraphNodes", "SplitsMade", "Digits", "MNIST1D",
+    "EpochSeededSampler", "BAMotifs", "LabelledMotifs", "TUGraphs", "KarateClub", "SBM", "GraphSetDataModule",
+    "NodeDataModule",
+]

@@ -1,5 +1,11 @@
-"""``ArrayDataModule``: the shared machinery of the embedded data sets (splits, exact-resume order)."""
+"""``ArrayDataModule``: the shared machinery of the embedded data sets (splits, exact-resume order),
+and the checks every in-memory split goes through: class labels, inputs, made splits."""
 from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -10,14 +16,170 @@ from ..core.errors import ConfigError
 from .sampling import EpochSeededSampler, IndexBatches, TensorBatches
 
 
+class SplitsMade(UserWarning):
+    """Only a training split was given: nbdistill made the validation and test splits from it."""
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside nbdistill (the user's line)."""
+    package = str(Path(__file__).resolve().parents[1])
+    frame, level = sys._getframe(1), 1
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _numpy(values: Any) -> np.ndarray:
+    """``values`` (a tensor, an array, a pandas object, a list) as a numpy array, without copying a tensor."""
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().numpy()
+    arr = np.asarray(values)
+    return arr if arr.flags.writeable else arr.copy()  # (pandas hands out read-only views; torch wants to own them)
+
+
+def class_labels(y: Any, where: str = "the labels") -> torch.Tensor:
+    """``y`` as a 1-D ``int64`` tensor of class indices, or a :class:`ConfigError` naming what is wrong.
+
+    Integer and boolean labels pass; floats that are all whole numbers (``1.0``) are cast to
+    integers; any other float (``0.5``), a string, a negative label or a 2-D array is refused: cast
+    to ``long`` they would silently become other classes (``0.5`` trains as class 0).
+    """
+    arr = _numpy(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        hint = " (one-hot labels? pass y.argmax(1))" if arr.ndim == 2 else ""
+        raise ConfigError(f"{where} must be a 1-D vector of class indices, got shape {tuple(arr.shape)}{hint}")
+    kind = arr.dtype.kind
+    if kind in "USO":
+        sample = next(iter(arr.tolist()), None)
+        raise ConfigError(
+            f"{where} must be integer class indices 0..C-1, got {type(sample).__name__} labels such as {sample!r}; "
+            "encode them first, e.g. y = pandas.factorize(y)[0] or sklearn.preprocessing.LabelEncoder().fit_transform(y)"
+        )
+    if kind == "c":
+        raise ConfigError(f"{where} must be integer class indices 0..C-1, got complex numbers")
+    if kind == "f":
+        if not np.isfinite(arr).all():
+            raise ConfigError(f"{where} hold NaN or infinite values; drop those examples or give them a class")
+        fractional = arr[arr != np.round(arr)]
+        if len(fractional):
+            raise ConfigError(
+                f"{where} must be integer class indices 0..C-1, but they hold fractions such as {float(fractional[0]):g} "
+                f"({len(fractional)} of {len(arr)}); cast to classes they would be truncated (0.5 -> class 0). "
+                "nbdistill's methods are classifiers: give integer labels (whole numbers stored as floats, "
+                "like 1.0, are accepted)"
+            )
+    labels = torch.from_numpy(np.ascontiguousarray(arr).astype(np.int64, copy=False))
+    if len(labels) and int(labels.min()) < 0:
+        raise ConfigError(
+            f"{where} must be class indices 0..C-1, but they hold negative labels such as {int(labels.min())}; "
+            "map them to 0..C-1, e.g. y = numpy.unique(y, return_inverse=True)[1]"
+        )
+    return labels
+
+
+def _listed(values) -> str:
+    values = sorted(int(v) for v in values)
+    return ", ".join(map(str, values[:10])) + (", ..." if len(values) > 10 else "")
+
+
+def labels_outside(where: str, outside, classes: int) -> ConfigError:
+    """The error for labels ``outside`` ``0..classes-1``."""
+    return ConfigError(
+        f"{where} must be class indices 0..{classes - 1} (the data has {classes} classes) but hold {_listed(outside)}; "
+        f"map the labels to 0..{classes - 1}, or give the data num_classes={max(outside) + 1} (and the student as many outputs)"
+    )
+
+
+def labels_with_gaps(present, absent, classes: int) -> ConfigError:
+    """The error for labels read as ``0..classes-1`` (the class count read from them) that leave classes ``absent``."""
+    return ConfigError(
+        f"the labels are {{{_listed(present)}}}: read as class indices 0..{classes - 1} that makes {classes} classes, "
+        f"and class(es) {_listed(absent)} have no training example. Fix or drop stray labels, map the labels to "
+        f"0..{len(present) - 1} (e.g. y = numpy.unique(y, return_inverse=True)[1]), or pass num_classes={classes} to "
+        "nbdistill.data.as_datamodule if those classes exist but are missing here"
+    )
+
+
+def input_features(x: Any, where: str = "the inputs") -> torch.Tensor:
+    """``x`` (tensor, array, DataFrame, list) as a ``float32`` tensor, or a :class:`ConfigError` for
+    non-numeric columns. Integer and boolean inputs become floats; the values are not rescaled."""
+    columns = getattr(x, "columns", None)
+    if columns is not None and hasattr(x, "dtypes"):  # a pandas DataFrame: name the columns that are not numbers
+        bad = [str(c) for c, kind in zip(columns, x.dtypes) if getattr(kind, "kind", "O") not in "biuf"]
+        if bad:
+            raise ConfigError(
+                f"{where} must be numbers, but column(s) {bad} are not; encode them first, e.g. pandas.get_dummies(X) "
+                "or X[col].astype('category').cat.codes"
+            )
+    arr = _numpy(x)
+    if arr.dtype.kind not in "biuf":
+        raise ConfigError(f"{where} must be numbers, got an array of {arr.dtype}; convert it to floats first")
+    if arr.ndim < 1:
+        raise ConfigError(f"{where} must have one row per example, got a scalar")
+    if isinstance(x, torch.Tensor) and x.dtype == torch.float32:
+        out = x.detach().cpu()
+    else:
+        out = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    return out.reshape(-1, 1) if out.dim() == 1 else out  # one number per example: one feature
+
+
+def carve_splits(
+    x: torch.Tensor, y: torch.Tensor, missing: tuple[str, ...], fraction: float, seed: int
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Split ``(x, y)`` into ``"train"`` and the ``missing`` splits (each ``fraction`` of the examples),
+    stratified by class with ``seed``, and say so with a :class:`SplitsMade` warning naming the sizes."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    labels = y.numpy()
+    parts: dict[str, np.ndarray] = {}
+    try:
+        for i, name in enumerate(missing):
+            share = fraction / (1 - fraction * i)  # of what is left
+            idx, held = train_test_split(idx, test_size=share, stratify=labels[idx], random_state=seed)
+            parts[name] = np.sort(held)
+    except ValueError as exc:
+        counts = np.bincount(labels)
+        rare = [c for c, n in enumerate(counts) if 0 < n < 1 + len(missing)]
+        why = f"class(es) {rare} have too few examples" if rare else str(exc)
+        raise ConfigError(
+            f"cannot make stratified {' and '.join(missing)} split(s) from {len(y)} training examples: {why}; "
+            "give more examples per class, or pass the splits yourself: data={'train': (X, y), 'val': (X, y), 'test': (X, y)}"
+        ) from None
+    parts["train"] = np.sort(idx)
+    made = ", ".join(f"{name} {len(parts[name])}" for name in missing)
+    what = f"{' and '.join(missing)} split{'s' if len(missing) > 1 else ''}"
+    given = "only a training split was given" if len(missing) == 2 else f"no {missing[0]} split was given"
+    warnings.warn(
+        f"{given}: nbdistill made the {what} from the training examples, stratified by class with seed {seed} "
+        f"({made}; {len(parts['train'])} left to train on). Pass data={{'train': (X, y), 'val': (X, y), "
+        "'test': (X, y)} to choose them yourself",
+        SplitsMade,
+        stacklevel=user_stacklevel(),
+    )
+    return {name: (x[torch.from_numpy(part)], y[torch.from_numpy(part)]) for name, part in parts.items()}
+
+
 class ArrayDataModule(pl.LightningDataModule):
     """A data module over in-memory train/val/test arrays.
 
-    Subclasses implement :meth:`load` returning ``{"train"|"val"|"test": (x, y)}`` as numpy arrays;
-    this class turns them into tensors, batches the training split in an order that is a function of
-    ``(seed, epoch)`` (so a resumed run sees the same batches) and serves the other splits whole.
-    Subclasses set ``num_classes`` and ``input_shape``.
+    Subclasses implement :meth:`load` returning ``{"train"|"val"|"test": (x, y)}`` (numpy arrays or
+    tensors); this class turns them into tensors, batches the training split in an order that is a
+    function of ``(seed, epoch)`` (so a resumed run sees the same batches) and serves the other
+    splits whole. Subclasses may set ``num_classes`` and ``input_shape``; otherwise they are read
+    from the data (the largest label + 1, the shape of one input). When :meth:`load` gives only a
+    ``"train"`` split (or lacks ``"val"`` or ``"test"``), the missing ones are made from it:
+    ``split_fraction`` of the examples each, stratified by class, seeded by ``seed``, with a
+    :class:`SplitsMade` warning naming the sizes. Labels must be integer class indices
+    (:func:`class_labels`): a fractional or negative label is an error, not a silent cast.
     """
+
+    #: The share of the examples each made split takes when :meth:`load` gives only a training split.
+    split_fraction: float = 0.2
+    #: True when ``num_classes`` was read from the labels (the largest + 1) rather than declared.
+    num_classes_inferred: bool = False
 
     num_classes: int
     input_shape: tuple[int, ...]
@@ -39,12 +201,35 @@ class ArrayDataModule(pl.LightningDataModule):
         if self._splits is not None:
             return
         arrays = self.load()
+        if "train" not in arrays:
+            raise ConfigError(f"{type(self).__name__}.load() must return a 'train' split, got {sorted(arrays)}")
+        tensors = {}
+        for name, (x, y) in arrays.items():
+            x, y = input_features(x, f"the {name} inputs"), class_labels(y, f"the {name} labels")
+            if len(x) != len(y):
+                raise ConfigError(f"the {name} split has {len(x)} inputs but {len(y)} labels; give one label per input")
+            tensors[name] = (x, y)
+        present = set(torch.unique(tensors["train"][1]).tolist())
+        declared = getattr(self, "num_classes", None)
+        for name, (_, y) in tensors.items():  # before any split is made: a stray label would make it fail
+            outside = [c for c in torch.unique(y).tolist() if declared is not None and c >= declared]
+            if outside:
+                raise labels_outside(f"the {name} labels", outside, declared)
+        if declared is None and present:
+            absent = [c for c in range(1 + max(present)) if c not in present]
+            if absent:
+                raise labels_with_gaps(present, absent, 1 + max(present))
+        missing = tuple(name for name in ("val", "test") if name not in tensors)
+        if missing:
+            tensors.update(carve_splits(*tensors["train"], missing, self.split_fraction, self.seed))
+        if getattr(self, "input_shape", None) is None:
+            self.input_shape = tuple(tensors["train"][0].shape[1:])
+        if getattr(self, "num_classes", None) is None:
+            self.num_classes = 1 + max((int(y.max()) for _, y in tensors.values() if len(y)), default=0)
+            self.num_classes_inferred = True
         self._splits = {
-            name: TensorDataset(
-                torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(-1, *self.input_shape),
-                torch.as_tensor(np.asarray(y)).long(),
-            )
-            for name, (x, y) in arrays.items()
+            name: TensorDataset(x.reshape(-1, *self.input_shape), y)
+            for name, (x, y) in tensors.items()
         }
         self._sampler = EpochSeededSampler(len(self._splits["train"]), self.seed)
 

@@ -33,6 +33,7 @@ from ..core.registry import HParam, get_method, methods
 from ..core.run import EventLog, Run
 from ..core.runfolder import RUN_JSON
 from ..core.runfolder import runs_root as default_runs_root
+from ..data.adapt import as_datamodule
 from .render import Renderer, RenderError
 from .views import views_for
 
@@ -103,7 +104,7 @@ class Panel:
 
         self.family = family
         self.teacher = teacher
-        self.data = data
+        self.data = as_datamodule(data)  # (X, y), a dict of splits, a Dataset, PyG graphs: see nd.data.as_datamodule
         self.seed = seed
         self.runs_root = runs_root
         self.redraw_hz = float(redraw_hz)
