@@ -1,9 +1,11 @@
 """``fit``: train any registered method headless and return its :class:`~nbdistill.core.run.Run`."""
 from __future__ import annotations
 
+import numbers
 import os
 import threading
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -11,10 +13,13 @@ import pytorch_lightning as pl
 from torch import nn
 
 from .callbacks import RunControl
-from .errors import ConfigError, TrainingFailed
+from .errors import ConfigError
+from .interrupts import StopOnSignals
 from .logger import Observer, RunLogger
 from .registry import get_method
+from .resuming import after_failure, check_new_run_id, check_resumable, open_run_folder
 from .run import Run, open_run
+from .runfolder import check_runs_root
 
 #: What Lightning prints that says nothing to a tutorial's reader.
 QUIET_WARNINGS = (
@@ -38,10 +43,50 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def check_model(model: Any, who: str) -> None:
+    """Raise :class:`ConfigError` unless ``model`` (the ``who``: student, teacher) is a ``torch.nn.Module``."""
+    if isinstance(model, nn.Module):
+        return
+    if isinstance(model, type) and issubclass(model, nn.Module):
+        raise ConfigError(f"the {who} is the class {model.__name__}, not a network: create one, e.g. {model.__name__}(...)")
+    if callable(model) and hasattr(model, "__name__"):
+        what = f"the function {model.__name__}"
+    else:
+        shown = repr(model)
+        what = f"{type(model).__name__} {shown[:40] + ('...' if len(shown) > 40 else '')}"
+    fix = (
+        "e.g. student=nd.models.MLP(64, [32], 10)"
+        if who == "student"
+        else "wrap a function in one: class Teacher(torch.nn.Module): def forward(self, x): return f(x)"
+    )
+    raise ConfigError(f"the {who} must be a torch.nn.Module (a network), got {what}; {fix}")
+
+
+def check_max_epochs(max_epochs: Any) -> None:
+    """Raise :class:`ConfigError` unless ``max_epochs`` is a whole number of at least 1 (Lightning
+    reads 0 as "no training" and -1 as "train forever"; a string fails deep inside it)."""
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, numbers.Integral):
+        hint = f"max_epochs={int(max_epochs)}" if isinstance(max_epochs, str) and max_epochs.strip().isdigit() else "e.g. max_epochs=20"
+        raise ConfigError(f"max_epochs must be a whole number, got {type(max_epochs).__name__} {max_epochs!r}; pass {hint}")
+    if max_epochs < 1:
+        raise ConfigError(
+            f"max_epochs must be at least 1, got {max_epochs}: it is how many passes over the training data to make "
+            "(0 would train nothing and -1 forever); pass e.g. max_epochs=20"
+        )
+
+
 def build(method: str, student: nn.Module, teacher: nn.Module | None = None, teachers: Sequence[nn.Module] = (), **hparams: Any):
-    """Build the LightningModule of ``method`` after checking its hyper-parameters."""
+    """Build the LightningModule of ``method`` after checking its hyper-parameters and that the
+    student and teacher(s) are networks (``torch.nn.Module``)."""
     spec = get_method(method)
     values = spec.check_hparams(hparams)
+    check_model(student, "student")
+    if teacher is not None:
+        check_model(teacher, "teacher")
+    if isinstance(teachers, nn.Module) or not isinstance(teachers, (list, tuple)):
+        raise ConfigError(f"teachers must be a list of networks, got {type(teachers).__name__}; for one, pass teacher=...")
+    for i, t in enumerate(teachers):
+        check_model(t, f"teacher {i}")
     if spec.needs_teacher and teacher is None and not teachers:
         raise ConfigError(f"{method} needs a teacher: pass teacher=... (e.g. nd.zoo.teacher('digits-mlp'))")
     kwargs: dict[str, Any] = {"student": student, **values}
@@ -53,13 +98,26 @@ def build(method: str, student: nn.Module, teacher: nn.Module | None = None, tea
 
 
 def check_data(module, data: pl.LightningDataModule) -> None:
-    """Raise :class:`ConfigError` if ``data`` cannot feed ``module`` (checked on one batch)."""
+    """Raise :class:`ConfigError` if ``data`` cannot feed ``module``: its splits first (a test split,
+    finite inputs, labels that are class indices present in training; see
+    :func:`nbdistill.data.checks.check_splits`), then one training batch through the models."""
+    from ..data.checks import check_splits
+    from .module import as_pair, read_dict_batches
+
+    if not isinstance(data, pl.LightningDataModule):
+        raise ConfigError(
+            f"the data must be a LightningDataModule here, got {type(data).__name__}; pass it through nbdistill.data.as_datamodule"
+        )
     data.setup("fit")
     try:
         batch = next(iter(data.train_dataloader()))
     except StopIteration:
         raise ConfigError("the training data is empty") from None
-    module.check_compatibility(batch, getattr(data, "num_classes", None))
+    check_splits(data)
+    if isinstance(batch, Mapping):  # Hugging Face style: read by key from now on (or refused, naming the keys)
+        as_pair(batch)
+        read_dict_batches(data)
+    module.check_compatibility(as_pair(batch), getattr(data, "num_classes", None))
     whole = getattr(module, "check_data", None)
     if callable(whole):  # a method that reads the whole data set (dataset distillation) checks it here
         whole(data)
@@ -113,7 +171,7 @@ def fit(
     method: str,
     *,
     student: nn.Module,
-    data: pl.LightningDataModule,
+    data: Any,
     teacher: nn.Module | None = None,
     teachers: Sequence[nn.Module] = (),
     max_epochs: int = 20,
@@ -130,51 +188,75 @@ def fit(
     strategy: str = "auto",
     raise_on_failure: bool = True,
     cache_teacher: bool = True,
+    checkpoint_every_epochs: int | None = 10,
+    checkpoint_every_s: float | None = 120.0,
     trainer_kwargs: dict[str, Any] | None = None,
     **hparams: Any,
 ) -> Run:
     """Train ``method`` (e.g. ``"kd.hinton"``) and return its run folder as a :class:`Run`.
 
+    ``data`` is a LightningDataModule or what :func:`nbdistill.data.as_datamodule` takes: ``(X, y)``
+    arrays, tensors or a DataFrame, a dict of splits, a torch ``Dataset`` or ``DataLoader``, PyG graphs.
     Everything is checked before training: the method name, its hyper-parameters (names, types,
-    ranges), and that teacher, student and data fit together. A run that fails while training is
-    marked ``failed`` with the reason and :class:`TrainingFailed` is raised (``.run`` holds it).
+    ranges), ``max_epochs``, that teacher and student are networks, the data's splits (a test split,
+    finite inputs, integer labels within the classes) and that teacher, student and data fit
+    together. A run that fails while training is marked ``failed`` with the reason and
+    :class:`TrainingFailed` is raised (``.run`` holds it).
     ``cache_teacher`` computes the teacher's outputs on the training set once, when the method
     allows it and the data is not augmented, so distilling costs about what training alone costs.
-    ``resume`` continues a stopped run from its checkpoint, in the same folder; pass the same
-    models, data and seed. ``stop_event`` (a ``threading.Event``) stops the run after the current
-    batch; the run is then ``stopped`` with a checkpoint.
+    ``resume`` continues a stopped (or ``lost``: killed) run from its checkpoint, in the same
+    folder; pass the same models, data and seed (:func:`resume` does, with the run's own target).
+    A resume that cannot start raises :class:`ConfigError` and leaves the run as it was. A new
+    ``run_id`` must not exist yet. ``stop_event`` (a ``threading.Event``) stops the run after the
+    current batch; the run is then ``stopped`` with a checkpoint. Ctrl-C (the notebook's interrupt
+    button) and SIGTERM stop it the same way; the ``KeyboardInterrupt`` is raised again afterwards
+    (its ``.run`` holds the stopped run) and SIGTERM then ends the process as it would have.
+
+    While training, ``checkpoints/last.ckpt`` is saved at the end of an epoch when
+    ``checkpoint_every_epochs`` epochs or ``checkpoint_every_s`` seconds have passed since the last
+    one (``None`` turns a trigger off), so a killed run resumes from there. The run's folder is
+    locked for this process while it trains (a second writer gets :class:`ConfigError`).
     """
+    from ..data.adapt import as_datamodule
+
+    check_max_epochs(max_epochs)
+    data = as_datamodule(data)
     _quiet_lightning()
     pl.seed_everything(seed, verbose=False)
     module = build(method, student, teacher, teachers, **hparams)
     check_data(module, data)
     use_teacher_cache(module, data, cache_teacher)
 
-    ckpt_path = None
+    previous = None
     if resume is not None:
         previous = resume if isinstance(resume, Run) else open_run(resume)
-        if previous.method != method:
-            raise ConfigError(f"cannot resume a {previous.method} run as {method}")
-        if previous.checkpoint is None:
-            raise ConfigError(f"run {previous.id} has no checkpoint to resume from")
-        ckpt_path = str(previous.checkpoint)
         runs_root, run_id = previous.path.parent, previous.path.name
-        (previous.path / "stop-request").unlink(missing_ok=True)
-
-    logger = RunLogger(root=runs_root, run_id=run_id, method=method, observers=observers)
-    trainer = make_trainer(
-        logger, max_epochs, RunControl(stop_event, progress), progress_bar, accelerator, devices, strategy, **(trainer_kwargs or {})
-    )
-    with warnings.catch_warnings():
+    control = RunControl(stop_event, progress, checkpoint_every_epochs, checkpoint_every_s)
+    logger = RunLogger(root=runs_root, run_id=run_id, method=method, observers=observers, resume=previous is not None)
+    trainer = make_trainer(logger, max_epochs, control, progress_bar, accelerator, devices, strategy, **(trainer_kwargs or {}))
+    ckpt_path = str(previous.checkpoint) if previous is not None else None
+    if trainer.global_rank == 0:  # other ranks (DDP's processes) find the folder rank 0 has opened
+        if previous is not None:
+            ckpt_path = str(check_resumable(previous, method, max_epochs))
+        else:
+            check_runs_root(runs_root)
+            if run_id is not None:
+                check_new_run_id(logger.root, run_id)
+        open_run_folder(logger)  # the writer lock and run.json, before any training
+        if previous is not None:
+            (previous.path / "stop-request").unlink(missing_ok=True)
+    failure: BaseException | None = None
+    with warnings.catch_warnings(), StopOnSignals(control.stop.event):
         for pattern in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=pattern)
         try:
             trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
-        except Exception as exc:
-            run = Run(logger.folder) if (logger.folder / "run.json").exists() else None
-            if raise_on_failure:
-                raise TrainingFailed(f"{method} failed: {type(exc).__name__}: {exc}", run) from exc
-            return run
+        except BaseException as exc:  # noqa: BLE001 (every ending leaves run.json true; re-raised below)
+            failure = exc
+        finally:
+            logger.close()
+    if failure is not None:
+        return after_failure(method, logger, control, previous, failure, raise_on_failure)
     if trainer.global_rank != 0:
         return None
     run = Run(logger.folder)
@@ -183,8 +265,12 @@ def fit(
 
 
 def resume(run: Run | str | os.PathLike, **kwargs: Any) -> Run:
-    """Continue a stopped run: ``fit`` with ``resume=run`` and the run's own method and hyper-parameters."""
+    """Continue a stopped or lost run in its folder: ``fit`` with ``resume=run``, the run's own method,
+    hyper-parameters and target (``max_epochs`` recorded in ``run.json``; pass ``max_epochs`` to
+    train further). Pass the same student, teacher(s), data and seed as the run was started with."""
     previous = run if isinstance(run, Run) else open_run(run)
+    if "max_epochs" not in kwargs and previous.max_epochs is not None:
+        kwargs["max_epochs"] = previous.max_epochs
     spec = get_method(previous.method)
     declared = {h.name for h in spec.hparams}
     hparams = {k: v for k, v in previous.hparams.items() if k in declared}
