@@ -1,4 +1,4 @@
-"""The ``nbdistill`` command: ``fit --config``, ``runs``, ``demo`` and ``lab``."""
+"""The ``nbdistill`` command: ``fit --config``, ``resume``, ``runs``, ``demo`` and ``lab``."""
 from __future__ import annotations
 
 import argparse
@@ -15,7 +15,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="nbdistill", description="Learn and explore distillation.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("fit", help="train a method from a YAML config (LightningCLI; see examples/*.yaml)", add_help=False)
+    sub.add_parser(
+        "fit",
+        help="train a method from a YAML config (LightningCLI; see examples/*.yaml; -v: the parser's full message)",
+        add_help=False,
+    )
     runs = sub.add_parser("runs", help="list the runs under the runs root")
     runs.add_argument("--root", help="runs root (default $NBDISTILL_RUNS or ./nbdistill-runs)")
     demo = sub.add_parser("demo", help="Hinton KD vs the student alone on digits, over several seeds")
@@ -23,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--epochs", type=int, default=None)
     demo.add_argument("--out", default="nbdistill-demo.png", help="where to write the PNG")
     demo.add_argument("--quick", action="store_true", help="a small, fast version")
+    resume = sub.add_parser("resume", help="continue a stopped (or lost) `nbdistill fit` run in its own folder")
+    resume.add_argument("run_id", help="the run's id (see `nbdistill runs`) or its folder")
+    resume.add_argument("--max_epochs", type=int, default=None, help="train to this many epochs (default: the run's own)")
+    resume.add_argument("--root", help="runs root (default $NBDISTILL_RUNS or ./nbdistill-runs)")
+    resume.add_argument("-v", "--verbose", action="store_true", help="on a bad config, show the parser's full message")
     lab = sub.add_parser("lab", help="start JupyterLab on the tutorials", add_help=True)
     lab.add_argument("--dir", default=None, help="where to put the tutorials (default ./notebooks if it exists, else ./nbdistill-tutorials)")
 
@@ -39,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "lab":
             return _lab(args.dir, rest)
+        if args.command == "resume":
+            return _resume(args, rest)
     except NbDistillError as exc:
         print(f"nbdistill: error: {exc}", file=sys.stderr)
         return 2
@@ -48,12 +59,41 @@ def main(argv: list[str] | None = None) -> int:
 def _fit(argv: list[str]) -> int:
     from .core.cli_fit import run_cli
 
+    verbose = any(a in ("-v", "--verbose") for a in argv)
+    argv = [a for a in argv if a not in ("-v", "--verbose")]
+    return _train("fit", lambda: run_cli(argv, verbose=verbose))
+
+
+def _resume(args: argparse.Namespace, extra: list[str]) -> int:
+    from .core.cli_fit import resume_cli
+
+    return _train(
+        "resume", lambda: resume_cli(args.run_id, root=args.root, max_epochs=args.max_epochs, extra=extra, verbose=args.verbose)
+    )
+
+
+def _train(command: str, train) -> int:
+    """Run ``train`` (a LightningCLI run); print the run's summary. 0 finished/stopped, 1 failed, 2 refused."""
+    from .core.cli_fit import finished_run, summary
+    from .core.errors import TrainingFailed
+
     try:
-        run_cli(argv)
+        cli = train()
+    except SystemExit as exc:  # --help, or the parser's own report with --verbose
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except TrainingFailed as exc:
+        if exc.run is not None:
+            print(summary(exc.run))
+        print(f"nbdistill {command}: {'the run failed' if exc.run is not None else 'error'}: {exc}", file=sys.stderr)
+        return 1
     except NbDistillError as exc:
-        print(f"nbdistill fit: error: {exc}", file=sys.stderr)
+        print(f"nbdistill {command}: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    run = finished_run(cli)
+    if run is None:
+        return 0
+    print(summary(run))
+    return 1 if run.status == "failed" else 0
 
 
 def _runs(root: str | None) -> int:
