@@ -1,11 +1,14 @@
-"""``Run``: read a run folder (live or finished) — its info, events, scalars and static plot."""
+"""``Run``: read a run folder (live or finished) — its info, events, scalars, static plot, and what
+it produced (:meth:`Run.student`, :meth:`Run.distilled`)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import RunFolderError
+from .liveness import effective_status
 from .runfolder import CHECKPOINTS, EVENTS, STOP_REQUEST, read_events, read_run_json, runs_root
 
 
@@ -63,7 +66,7 @@ class Run:
     def __repr__(self) -> str:
         return f"Run({self.id!r}, method={self.method!r}, status={self.status!r})"
 
-    def refresh(self) -> "Run":
+    def refresh(self) -> Run:
         """Re-read ``run.json`` and any new complete lines of ``events.jsonl``."""
         self.info = read_run_json(self.path)
         new, self._offset = read_events(self.path / EVENTS, self._offset)
@@ -84,7 +87,9 @@ class Run:
 
     @property
     def status(self) -> str:
-        return self.info["status"]
+        """``running``, ``finished``, ``stopped``, ``failed``, or ``lost``: ``run.json`` says ``running``
+        but its writer is gone (killed; see :mod:`.liveness`). ``info["status"]`` is ``run.json``'s word."""
+        return effective_status(self.path, self.info)
 
     @property
     def error(self) -> str | None:
@@ -122,6 +127,63 @@ class Run:
         path = self.path / CHECKPOINTS / "last.ckpt"
         return path if path.exists() else None
 
+    @property
+    def max_epochs(self) -> int | None:
+        """The run's target (what :func:`nbdistill.resume` continues to by default), if recorded."""
+        value = self.info.get("max_epochs")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+    def load_checkpoint(self) -> dict[str, Any]:
+        """The run's last checkpoint (``checkpoints/last.ckpt``) as the dict Lightning saved, on the CPU."""
+        path = self.checkpoint
+        if path is None:
+            raise RunFolderError(
+                f"run {self.id} has no checkpoint ({self.path / CHECKPOINTS / 'last.ckpt'}): it is {self.status} and "
+                "saved nothing yet"
+            )
+        import torch
+
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+        except Exception as exc:  # noqa: BLE001 (a truncated or foreign file)
+            raise RunFolderError(f"run {self.id}'s checkpoint {path} cannot be read: {type(exc).__name__}: {exc}") from exc
+
+    def epochs_done(self) -> int | None:
+        """Epochs completed in the last checkpoint (``None`` without a checkpoint)."""
+        if self.checkpoint is None:
+            return None
+        from .outputs import epochs_done
+
+        return epochs_done(self.load_checkpoint())
+
+    def student(self, module: Any = None):
+        """The trained student: its weights loaded into ``module`` (the same architecture it was
+        trained with), or, without ``module``, rebuilt where the run's record suffices (an
+        ``nd.models.MLP``). Returned in eval mode. For ``graph.mirage`` these are the weights of the
+        best validation epoch, the ones its test metrics measure.
+
+        Raises :class:`RunFolderError` when the run has no checkpoint, trains no student (a
+        dataset-distillation run: see :meth:`distilled`) or ``module`` does not fit the weights.
+        """
+        from .outputs import student_from_checkpoint
+
+        return student_from_checkpoint(self, self.load_checkpoint(), module)
+
+    def distilled(self):
+        """What a data-distillation run produced, from its last checkpoint.
+
+        - ``dataset.*``: ``(images, labels)``, the synthetic set as the method evaluates it (labels
+          are class indices, or probabilities for learned soft labels; FTD/DATM's EMA images);
+        - ``graph.mirage``: the distilled graphs, a list of PyG ``Data`` (one per frequent
+          computation-tree set: ``x``, ``edge_index``, ``y``, ``root_mask``).
+
+        Raises :class:`RunFolderError` for other methods (they distil a student: see :meth:`student`)
+        or without a checkpoint.
+        """
+        from .outputs import distilled_from_checkpoint
+
+        return distilled_from_checkpoint(self, lambda: self.load_checkpoint())
+
     def request_stop(self) -> None:
         """Ask a running run (in any process) to stop after its current batch."""
         (self.path / STOP_REQUEST).touch()
@@ -129,8 +191,10 @@ class Run:
     def plot(self, path: str | os.PathLike | None = None, views: Iterable[str] | None = None):
         """Draw this run's views on a static matplotlib Figure; save it as PNG when ``path`` is given."""
         from ..widgets.views import draw_run
+        from .figure import shown
 
-        fig = draw_run(self.log, self.method, views=views, title=f"{self.method} — {self.id} ({self.status})")
+        # a Figure that also shows itself in a notebook without `%matplotlib inline`
+        fig = shown(draw_run(self.log, self.method, views=views, title=f"{self.method} — {self.id} ({self.status})"))
         if path is not None:
             fig.savefig(path, dpi=110, bbox_inches="tight")
         return fig
