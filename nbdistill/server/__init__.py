@@ -5,6 +5,7 @@ Enabled by the ``jupyter_server_config.d/nbdistill.json`` that the wheel install
 ``NBDISTILL_RUNS`` to it, so every kernel this server starts writes its runs where the sidebar
 looks, whichever folder its notebook is in.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,41 +1,63 @@
-"""The runs root as the Jupyter server sees it: safe run lookup, run summaries, paged event reads.
+"""The runs root as the Jupyter server sees it: safe run lookup, run summaries, incremental event tails.
 
-Everything here is plain Python on the run folder (see :mod:`nbdistill.core.runfolder`); the HTTP
-layer is :mod:`.handlers`. A :class:`RunIndex` tails each run's ``events.jsonl`` incrementally, so
-listing the runs every second costs only the bytes written since the last listing.
+Everything here is plain Python on the run folder (see :mod:`nbdistill.core.runfolder`; the
+files are opened by :mod:`.readers`, which follows no link and skips bad lines); the HTTP layer is
+:mod:`.handlers`. A :class:`RunIndex` tails each run's ``events.jsonl`` incrementally, so listing
+the runs every second costs only the bytes written since the last listing.
+
+No request waits for another's read: each run's tail has its own lock, taken without waiting.
+A request that finds a run being read by another answers from that run's last published summary,
+which the reader refreshes after every page it reads. A request reads at most
+:data:`SYNC_BYTES` of a run's new events itself; a bigger backlog (a 50 MB run seen for the first
+time) is read on by one background thread, and summaries say ``partial`` until it is done. An
+unterminated last line is looked at once: only bytes written after it are read on later polls.
 """
+
 from __future__ import annotations
 
-import json
 import math
 import os
-import platform
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import RunFolderError
-from ..core.runfolder import EVENTS, MEDIA, RUN_JSON, STOP_REQUEST, is_valid_run_id, read_run_json
+from ..core.liveness import effective_status, writer_alive
+from ..core.runfolder import EVENTS, RUN_JSON, STOP_REQUEST, is_valid_run_id
+from .readers import (
+    MAX_PAGE_BYTES,
+    MEDIA_TYPES,
+    InvalidRunId,
+    OutsideRoot,
+    RunNotFound,
+    Unreadable,
+    finite,
+    is_number,
+    open_regular,
+    read_info,
+    read_page_from,
+)
 
-#: Largest slice of ``events.jsonl`` one events request returns; the client asks again for the rest.
-MAX_PAGE_BYTES = 1 << 20
+__all__ = [
+    "MAX_PAGE_BYTES",
+    "MEDIA_TYPES",
+    "SPARK_POINTS",
+    "Decimator",
+    "InvalidRunId",
+    "OutsideRoot",
+    "RunIndex",
+    "RunNotFound",
+    "main_loss",
+    "resolve_run",
+]
+
+#: New bytes of one run's ``events.jsonl`` a request reads itself; a larger backlog is read in the background.
+SYNC_BYTES = 8 << 20
 #: A sparkline keeps between ``SPARK_POINTS`` and ``2 * SPARK_POINTS`` bin means.
 SPARK_POINTS = 32
-#: Media files the server hands out (never SVG or HTML: they could run script in the page).
-MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif", ".webp": "image/webp"}
-
-
-class InvalidRunId(ValueError):
-    """The id is not a run id (``../x``, an absolute path, odd characters)."""
-
-
-class OutsideRoot(PermissionError):
-    """The path resolves outside the runs root (or outside its run folder), e.g. through a symlink."""
-
-
-class RunNotFound(LookupError):
-    """No run folder with this id under the runs root."""
+#: The status of a run whose ``run.json`` or ``events.jsonl`` cannot be read (the reason is its ``error``).
+CORRUPT = "corrupt"
 
 
 def resolve_run(root: Path, run_id: str) -> Path:
@@ -49,79 +71,6 @@ def resolve_run(root: Path, run_id: str) -> Path:
     if not (folder / RUN_JSON).is_file():
         raise RunNotFound(f"no run {run_id!r} under {base}")
     return folder
-
-
-def resolve_media(folder: Path, relpath: str) -> Path:
-    """The real path of ``media/<relpath>`` inside run ``folder`` (a served image type only)."""
-    media = (folder / MEDIA).resolve()
-    path = (media / relpath).resolve()
-    if media not in path.parents:
-        raise OutsideRoot(f"{relpath!r} resolves outside the run's media folder")
-    if path.suffix.lower() not in MEDIA_TYPES:
-        raise InvalidRunId(f"{relpath!r} is not an image this server hands out")
-    if not path.is_file():
-        raise RunNotFound(f"no media file {relpath!r}")
-    return path
-
-
-def finite(obj: Any) -> Any:
-    """``obj`` with NaN and ±inf replaced by ``None``: ``events.jsonl`` may hold them, JSON may not."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, list):
-        return [finite(v) for v in obj]
-    if isinstance(obj, dict):
-        return {k: finite(v) for k, v in obj.items()}
-    return obj
-
-
-def parse_event_lines(data: bytes) -> list[dict]:
-    """The events in complete lines ``data``; lines that are not an event object are skipped."""
-    events = []
-    for raw in data.splitlines():
-        if not raw.strip():
-            continue
-        try:
-            event = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        if isinstance(event, dict) and "kind" in event and "name" in event:
-            events.append(finite(event) if (b"NaN" in raw or b"Infinity" in raw) else event)
-    return events
-
-
-def read_events_page(path: Path, offset: int, max_bytes: int = MAX_PAGE_BYTES) -> tuple[list[dict], int, int]:
-    """Events of ``path`` from byte ``offset``, at most about ``max_bytes`` of them.
-
-    Returns ``(events, next_offset, size)``. Like :func:`nbdistill.core.runfolder.read_events`, a
-    half-written last line is left for the next read; a single line longer than ``max_bytes`` is
-    still returned whole.
-    """
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            f.seek(offset)
-            data = f.read(max_bytes)
-            if len(data) == max_bytes and b"\n" not in data:
-                data += f.readline()
-    except FileNotFoundError:
-        return [], offset, 0
-    end = data.rfind(b"\n") + 1
-    return parse_event_lines(data[:end]), offset + end, size
-
-
-def process_alive(info: dict[str, Any]) -> bool | None:
-    """Whether the process that writes a run is alive; ``None`` when it runs on another host."""
-    pid, host = info.get("pid"), info.get("host")
-    if not isinstance(pid, int) or (host and host != platform.node()):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Decimator:
@@ -164,32 +113,73 @@ def main_loss(names: list[str]) -> str | None:
     return (train or names or [None])[0]
 
 
+def _empty_events_summary() -> dict[str, Any]:
+    return {
+        "step": 0,
+        "epoch": 0,
+        "updated": None,
+        "events": 0,
+        "skipped": 0,
+        "metrics": {},
+        "main": None,
+        "spark": [],
+        "partial": False,
+    }
+
+
 @dataclass
 class _Tail:
-    """What the index remembers of one run's events between listings."""
+    """What the index remembers of one run's events between listings.
 
+    Mutated only by the thread holding ``lock``; others read ``published`` (a dict replaced whole
+    after each page, never mutated) and ``problem``."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
     offset: int = 0
+    scanned: int = 0
     inode: int | None = None
-    info: dict[str, Any] | None = None
-    info_stamp: tuple[int, int] | None = None
-    step: int = 0
-    epoch: int = 0
+    step: float = 0
+    epoch: float = 0
     time: float | None = None
     count: int = 0
+    skipped: int = 0
     last: dict[str, float | None] = field(default_factory=dict)
     series: dict[str, Decimator] = field(default_factory=dict)
+    published: dict[str, Any] = field(default_factory=_empty_events_summary)
+    problem: str | None = None
+    info: tuple[dict[str, Any], int] | None = None
+    info_stamp: tuple[int, int, int] | None = None
 
-    def feed(self, events: list[dict]) -> None:
+    def reset(self, inode: int | None) -> None:
+        fresh = _Tail(lock=self.lock, inode=inode, info=self.info, info_stamp=self.info_stamp)
+        self.__dict__.update(fresh.__dict__)
+
+    def feed(self, events: list[dict], skipped: int) -> None:
+        """Take in parsed events (already checked by :func:`~.readers.clean_event`)."""
+        self.skipped += skipped
         for e in events:
             self.count += 1
             self.step = e.get("step", self.step)
             self.epoch = e.get("epoch", self.epoch)
             self.time = e.get("time", self.time)
-            if e.get("kind") == "scalar":
+            if e["kind"] == "scalar":
                 name, value = e["name"], e.get("value")
                 self.last[name] = value
-                if isinstance(value, (int, float)):
-                    self.series.setdefault(name, Decimator()).add(float(e.get("step") or 0), float(value))
+                if value is not None:
+                    self.series.setdefault(name, Decimator()).add(float(e.get("step", 0)), float(value))
+
+    def publish(self) -> None:
+        main = main_loss(list(self.last))
+        self.published = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "updated": self.time,
+            "events": self.count,
+            "skipped": self.skipped,
+            "metrics": dict(self.last),
+            "main": main,
+            "spark": self.series[main].values() if main in self.series else [],
+        }
 
 
 class RunIndex:
@@ -198,82 +188,183 @@ class RunIndex:
     def __init__(self, root: Path):
         self.root = Path(root)
         self._tails: dict[str, _Tail] = {}
-        self._lock = threading.Lock()
+        self._tails_lock = threading.Lock()  # guards the dict only, never held while reading a file
+        self._catchup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbdistill-catchup")
 
     def run_folders(self) -> list[Path]:
-        """Every run folder directly under the root whose real path is also directly under it."""
+        """Every folder directly under the root (with a run id for a name) whose real path is also directly under it.
+
+        Whether it holds a ``run.json`` is for the summary to find (one ``lstat``; listing 200 runs
+        every second should cost few system calls)."""
         base = self.root.resolve()
-        if not base.is_dir():
-            return []
         found = []
-        for child in base.iterdir():
-            if is_valid_run_id(child.name) and (child / RUN_JSON).is_file() and child.resolve().parent == base:
-                found.append(child)
+        try:
+            with os.scandir(base) as entries:
+                for entry in entries:
+                    if not is_valid_run_id(entry.name):
+                        continue
+                    if entry.is_symlink():
+                        real = Path(entry.path).resolve()
+                        if real.parent != base or not real.is_dir():
+                            continue
+                    elif not entry.is_dir(follow_symlinks=False):
+                        continue
+                    found.append(Path(entry.path))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
         return found
 
     def summaries(self) -> list[dict[str, Any]]:
-        """Every readable run, newest first."""
-        with self._lock:
-            folders = self.run_folders()
-            names = {f.name for f in folders}
+        """Every run, newest first; one that cannot be read is listed as ``corrupt`` with the reason."""
+        folders = self.run_folders()
+        names = {f.name for f in folders}
+        with self._tails_lock:
             for gone in set(self._tails) - names:
                 del self._tails[gone]
-            runs = []
-            for folder in folders:
-                try:
-                    runs.append(self._summary(folder))
-                except RunFolderError:
-                    continue
-        return sorted(runs, key=lambda r: (r.get("started") or 0, r["id"]), reverse=True)
+        runs = []
+        for folder in folders:
+            try:
+                runs.append(self.summary(folder))
+            except FileNotFoundError:  # a folder without run.json is not a run
+                continue
+        return sorted(runs, key=lambda r: (r["started"] if is_number(r["started"]) else 0, r["id"]), reverse=True)
 
     def summary(self, folder: Path) -> dict[str, Any]:
-        with self._lock:
-            return self._summary(folder)
+        """The summary of one run; a bad run is ``corrupt``, with the reason (``FileNotFoundError`` if no ``run.json``)."""
+        return self.run_info(folder)[1]
 
-    def _summary(self, folder: Path) -> dict[str, Any]:
-        tail = self._tail(folder)
-        try:
-            st = (folder / RUN_JSON).stat()
-        except FileNotFoundError:
-            raise RunFolderError(f"{folder} has no {RUN_JSON}") from None
-        if tail.info is None or tail.info_stamp != (st.st_ino, st.st_mtime_ns):
-            tail.info, tail.info_stamp = read_run_json(folder), (st.st_ino, st.st_mtime_ns)
-        info = tail.info
-        names = list(tail.last)
-        main = main_loss(names)
-        status = info.get("status")
-        return finite({
-            "id": folder.name,
-            "family": info.get("family") or str(info.get("method", "")).split(".")[0],
-            "method": info.get("method"),
-            "status": status,
-            "error": info.get("error"),
-            "started": info.get("started"),
-            "ended": info.get("ended"),
-            "alive": process_alive(info) if status == "running" else None,
-            "stop_requested": (folder / STOP_REQUEST).exists(),
-            "step": tail.step,
-            "epoch": tail.epoch,
-            "updated": tail.time,
-            "events": tail.count,
-            "metrics": tail.last,
-            "main": main,
-            "spark": tail.series[main].values() if main in tail.series else [],
-        })
+    def run_info(self, folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(run.json, summary)`` of the run in ``folder`` (``run.json`` is ``{}`` for a corrupt run).
 
-    def _tail(self, folder: Path) -> _Tail:
-        path = folder / EVENTS
+        Raises ``FileNotFoundError`` if ``folder`` has no ``run.json`` (it is not a run)."""
+        tail = self._tail(folder.name)
         try:
-            st = path.stat()
+            info, dropped = self._info(folder, tail)
         except FileNotFoundError:
-            return self._tails.setdefault(folder.name, _Tail())
-        tail = self._tails.get(folder.name)
-        if tail is None or tail.inode != st.st_ino or st.st_size < tail.offset:
-            tail = self._tails[folder.name] = _Tail(inode=st.st_ino)
-        while tail.offset < st.st_size:
-            events, offset, _ = read_events_page(path, tail.offset)
-            if offset == tail.offset:
-                break
-            tail.feed(events)
-            tail.offset = offset
-        return tail
+            raise
+        except (Unreadable, OutsideRoot, OSError) as exc:
+            return {}, self._corrupt(folder, _reason(exc, folder))
+        events = self._events(folder, tail)
+        if tail.problem:
+            return info, self._corrupt(folder, tail.problem, info)
+        status = effective_status(folder, info)
+        return info, finite(
+            {
+                "id": folder.name,
+                "family": info.get("family") or info["method"].split(".")[0],
+                "method": info["method"],
+                "status": status,
+                "error": info.get("error"),
+                "started": info.get("started"),
+                "ended": info.get("ended"),
+                "alive": writer_alive(folder, info) if info["status"] == "running" else None,
+                "stop_requested": (folder / STOP_REQUEST).exists(),
+                **events,
+                "skipped": events["skipped"] + dropped,
+            }
+        )
+
+    def _corrupt(self, folder: Path, reason: str, info: dict[str, Any] | None = None) -> dict[str, Any]:
+        info = info or {}
+        return finite(
+            {
+                "id": folder.name,
+                "family": info.get("family"),
+                "method": info.get("method"),
+                "status": CORRUPT,
+                "error": reason,
+                "started": info.get("started"),
+                "ended": info.get("ended"),
+                "alive": None,
+                "stop_requested": False,
+                **_empty_events_summary(),
+            }
+        )
+
+    def _tail(self, name: str) -> _Tail:
+        with self._tails_lock:
+            tail = self._tails.get(name)
+            if tail is None:
+                tail = self._tails[name] = _Tail()
+            return tail
+
+    @staticmethod
+    def _info(folder: Path, tail: _Tail) -> tuple[dict[str, Any], int]:
+        st = os.lstat(folder / RUN_JSON)
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        cached = tail.info
+        if cached is None or tail.info_stamp != stamp:
+            cached = read_info(folder)
+            tail.info, tail.info_stamp = cached, stamp
+        return cached
+
+    def _events(self, folder: Path, tail: _Tail) -> dict[str, Any]:
+        """The events part of the summary, with ``partial`` true while it is behind the file.
+
+        Up to :data:`SYNC_BYTES` new bytes are read here; a larger backlog (a big run seen for the
+        first time, a replaced file) is read on in the background, and this and later requests
+        answer from what it has read so far. A request that finds another reading this run does
+        not wait for it either."""
+        if not tail.lock.acquire(blocking=False):
+            return {**tail.published, "partial": True}
+        handed_off = False
+        try:
+            if not self._advance(folder / EVENTS, tail, SYNC_BYTES):
+                self._catchup.submit(self._catch_up, folder, tail)  # it releases the lock when done
+                handed_off = True
+        except (Unreadable, OutsideRoot, OSError) as exc:
+            tail.reset(None)
+            tail.problem = _reason(exc, folder)
+        finally:
+            if not handed_off:
+                tail.lock.release()
+        return {**tail.published, "partial": handed_off}
+
+    def _catch_up(self, folder: Path, tail: _Tail) -> None:
+        """Read the rest of a run's backlog (in the background, holding the lock ``_events`` took)."""
+        try:
+            self._advance(folder / EVENTS, tail, None)
+        except (Unreadable, OutsideRoot, OSError) as exc:
+            tail.reset(None)
+            tail.problem = _reason(exc, folder)
+        finally:
+            tail.lock.release()
+
+    @staticmethod
+    def _advance(path: Path, tail: _Tail, budget: int | None) -> bool:
+        """Read ``path``'s new events into ``tail``, about ``budget`` bytes at most; whether it is up to date."""
+        try:
+            st = os.lstat(path)
+            if st.st_ino == tail.inode and max(tail.offset, tail.scanned) == st.st_size and not tail.problem:
+                return True  # nothing new: no need to open it
+            f = open_regular(path)
+        except FileNotFoundError:
+            if tail.inode is not None or tail.problem:
+                tail.reset(None)
+            return True
+        with f:
+            st = os.fstat(f.fileno())
+            if tail.inode != st.st_ino or st.st_size < tail.offset or tail.problem:
+                tail.reset(st.st_ino)
+                tail.publish()
+            start = max(tail.offset, tail.scanned)
+            page_bytes = MAX_PAGE_BYTES if budget is None else max(1, min(MAX_PAGE_BYTES, budget))
+            while max(tail.offset, tail.scanned) < st.st_size:
+                if budget is not None and max(tail.offset, tail.scanned) - start >= budget:
+                    return False
+                page = read_page_from(f, tail.offset, page_bytes, tail.scanned)
+                tail.feed(page.events, page.skipped)
+                progressed = page.offset != tail.offset
+                tail.offset, tail.scanned = page.offset, page.scanned
+                tail.publish()
+                if not progressed:  # only a half-written last line is left, and it was looked at to the end
+                    break
+        return True
+
+
+def _reason(exc: BaseException, folder: Path) -> str:
+    if isinstance(exc, (Unreadable, OutsideRoot)):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"run {folder.name} has no {RUN_JSON}"
+    return f"cannot read run {folder.name}: {type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"

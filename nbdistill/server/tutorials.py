@@ -4,6 +4,7 @@ A wheel carries them inside the package (``nbdistill/notebooks/``, put there by 
 ``force-include`` of the repository's ``notebooks/``); an editable install reads them from
 ``notebooks/`` of the checkout. :func:`nbdistill.tutorials.folder` finds either.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,3 +61,8 @@ def tutorial_path(name: str, folder: Path | None = None) -> Path | None:
         return None
     path = folder / f"{name}.ipynb"
     return path if path.is_file() else None
+
+
+def read_tutorial(path: Path) -> dict[str, Any]:
+    """The notebook at ``path`` as a JSON object (what the contents manager saves)."""
+    return json.loads(path.read_text(encoding="utf-8"))
