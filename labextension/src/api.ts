@@ -4,12 +4,16 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-export type RunStatus = 'running' | 'finished' | 'stopped' | 'failed';
+/**
+ * `lost`: `run.json` says running but its writer is gone; `corrupt`: the run cannot be read (the
+ * reason is its `error`; `family` and `method` may then be `null`).
+ */
+export type RunStatus = 'running' | 'finished' | 'stopped' | 'failed' | 'lost' | 'corrupt';
 
 export interface RunSummary {
   id: string;
-  family: string;
-  method: string;
+  family: string | null;
+  method: string | null;
   status: RunStatus;
   error: string | null;
   started: number | null;
@@ -28,6 +32,8 @@ export interface RunSummary {
   /** The scalar the sparkline shows (`train/loss` if there is one). */
   main: string | null;
   spark: number[];
+  /** Lines and fields of `events.jsonl` (and fields of `run.json`) left out for having the wrong type. */
+  skipped?: number;
 }
 
 export interface RunsReply {
@@ -60,6 +66,8 @@ export interface EventsPage {
   offset: number;
   /** Size of `events.jsonl` when it was read. */
   size: number;
+  /** Lines and fields of this page left out for having the wrong type. */
+  skipped?: number;
 }
 
 export interface Tutorial {

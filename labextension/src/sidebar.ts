@@ -85,10 +85,10 @@ class RunRow {
     const state = badge(run);
     updateBadge(this.badge, state);
     this.node.dataset.status = run.status;
-    this.method.textContent = run.method;
-    this.ident.textContent = `${run.family} · ${run.id}`;
+    this.method.textContent = run.method ?? 'unreadable run';
+    this.ident.textContent = `${run.family ?? '?'} · ${run.id}`;
     this.node.title = [
-      `${run.method} (${state})`,
+      `${run.method ?? 'unreadable run'} (${state})`,
       `run ${run.id}`,
       run.started ? `started ${new Date(run.started * 1000).toLocaleString()}` : '',
       run.error ? `error: ${run.error}` : '',

@@ -265,9 +265,10 @@ export class RunViewer extends LiveWidget {
       return;
     }
     const state = badge(info);
-    this.title.label = `${info.method} · ${this.runId.slice(-4)}`;
-    this.title.caption = `${info.method} — run ${this.runId} (${state})`;
-    this.methodNode.textContent = info.method;
+    const method = info.method ?? 'unreadable run';
+    this.title.label = `${method} · ${this.runId.slice(-4)}`;
+    this.title.caption = `${method} — run ${this.runId} (${state})`;
+    this.methodNode.textContent = method;
     updateBadge(this.badgeNode, state);
     this.node.dataset.status = info.status;
     this.tick();
@@ -289,7 +290,7 @@ export class RunViewer extends LiveWidget {
     const started = info.started ? new Date(info.started * 1000).toLocaleString() : '?';
     const now = Date.now() / 1000 + this.skew;
     this.meta.textContent = [
-      info.family,
+      info.family ?? '?',
       `run ${this.runId}`,
       `started ${started}`,
       `${info.status === 'running' ? 'running for' : 'took'} ${formatElapsed(elapsed(info, now))}`,
