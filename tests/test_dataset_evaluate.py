@@ -36,11 +36,12 @@ def test_seeds_make_fresh_networks_reproducible_and_soft_labels_are_used():
     net = nd.models.ConvNet((1, 8, 8), 10, width=4, depth=1)
     settings = EvalSettings(epochs=2, augment=True)
     a, b = train_on(net, x, y, settings, seed=3), train_on(net, x, y, settings, seed=3)
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))  # same seed, same kernels: exact
     soft = torch.softmax(torch.randn(20, 10), -1)
     hard_run = train_on(net, x, soft, EvalSettings(epochs=2, augment=False, labels="hard"), seed=3)
     argmax_run = train_on(net, x, soft.argmax(-1), EvalSettings(epochs=2, augment=False), seed=3)
     soft_run = train_on(net, x, soft, EvalSettings(epochs=2, augment=False, labels="soft"), seed=3)
+    # exact: "hard" takes the argmax first, then both runs are the same ops on the same integer labels
     assert all(torch.equal(p, q) for p, q in zip(hard_run.parameters(), argmax_run.parameters()))
     assert not all(torch.equal(p, q) for p, q in zip(soft_run.parameters(), argmax_run.parameters()))
 

@@ -56,7 +56,7 @@ def test_buffer_format_and_reuse(tmp_path):
     again = train_experts(_net(), _data(), recipe, 3, root=tmp_path, progress=False)
     assert again.folder == buf.folder and len(again) == 3
     assert (buf.folder / "expert_000.pt").stat().st_mtime_ns == first
-    assert torch.equal(again.trajectory(1), traj)
+    assert torch.equal(again.trajectory(1), traj)  # exact: the same file read back, not recomputed
     # a different recipe is a different buffer
     other = train_experts(_net(), _data(), ExpertRecipe(epochs=3, augment=False, lr=0.05), 1, root=tmp_path, progress=False)
     assert other.folder != buf.folder

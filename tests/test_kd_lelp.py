@@ -96,7 +96,9 @@ def test_fit_on_a_two_class_subset():
     two_class = few_class_teacher(teacher, [3, 8])
     x = data.dataset("test").tensors[0]
     with torch.no_grad():
-        assert torch.equal(two_class(x), teacher(x)[:, [3, 8]])
+        # The 2-row last layer and the 10-row one are different matmul shapes, so different CPU kernels:
+        # equal up to float32 rounding of the logits (|logit| < ~30; 1.9e-6 apart on an AMD EPYC).
+        torch.testing.assert_close(two_class(x), teacher(x)[:, [3, 8]], rtol=1e-5, atol=1e-5)
     run = nd.fit("kd.lelp", student=nd.models.MLP(64, [8], 2), teacher=two_class, data=data, max_epochs=1, subclasses=3)
     assert run.status == "finished" and 0.0 <= run.metrics["test/student_acc"] <= 1.0
     assert run.module.sub_scale.min() > 0  # the directions were fitted on the training split
