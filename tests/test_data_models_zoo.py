@@ -1,4 +1,5 @@
-import numpy as np
+import dataclasses
+
 import pytest
 import torch
 
@@ -84,13 +85,38 @@ def test_unknown_teacher():
 
 
 @pytest.mark.slow
-def test_teacher_script_is_deterministic():
+def test_teacher_script_is_deterministic_on_one_machine():
+    """Same machine, same torch: the script trains the same weights twice, bit for bit (the same
+    kernels in the same order; a 3-epoch run of the shipped recipe keeps it quick)."""
+    spec = dataclasses.replace(nd.zoo.specs.SPECS["digits-mlp"], epochs=3)
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    (a, meta_a), (b, meta_b) = make_teachers.train(spec), make_teachers.train(spec)
+    assert torch.are_deterministic_algorithms_enabled() == deterministic  # the caller's setting is restored
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key]), key
+    assert meta_a == meta_b
+
+
+#: Any machine: torch does not promise bit-identical training across CPUs. Measured on the machine
+#: these margins were set on (its kernels differ from those that trained the shipped file: weights up
+#: to 3.7e-4 apart, as on an AMD EPYC) and over 12 retrainings from initial weights perturbed by
+#: 1e-7..1e-4 (relative): test accuracy within 1 of the 360 test digits of the shipped teacher's,
+#: predictions agreeing on >= 359 of 360. The margins allow 5 digits and 10 digits.
+ACC_MARGIN, MIN_AGREEMENT = 5 / 360, 0.97
+
+
+@pytest.mark.slow
+def test_retrained_teacher_matches_the_shipped_one():
     spec = nd.zoo.specs.SPECS["digits-mlp"]
     model, meta = make_teachers.train(spec)
-    shipped = torch.load(make_teachers.CHECKPOINTS / "digits-mlp.pt", weights_only=True)
-    for key, value in model.state_dict().items():
-        torch.testing.assert_close(value, shipped["state_dict"][key], rtol=1e-4, atol=1e-5)
-    assert meta["test_acc"] == pytest.approx(shipped["meta"]["test_acc"], abs=1e-6)
+    shipped = nd.zoo.teacher("digits-mlp")
+    data, _ = make_teachers.make_data(spec)
+    x, y = data.dataset("test").tensors
+    with torch.no_grad():
+        agreement = (model.eval()(x).argmax(-1) == shipped(x).argmax(-1)).float().mean().item()
+    assert agreement >= MIN_AGREEMENT
+    assert meta["test_acc"] == pytest.approx(nd.zoo.info("digits-mlp")["test_acc"], abs=ACC_MARGIN)
+    assert meta["test_acc"] == pytest.approx(make_teachers.accuracy(shipped, data.dataset("test")), abs=ACC_MARGIN)
 
 
 def test_index_batches_give_the_per_sample_loaders_batches_exactly():
