@@ -70,3 +70,21 @@ def inference_latency(
         torch.set_num_threads(threads_before)
         gnn.train(gnn_mode)
         mlp.train(mlp_mode)
+
+
+@torch.no_grad()
+def mlp_latency(mlp: nn.Module, graph, nodes: torch.Tensor, repeats: int = 20, threads: int = 1) -> dict[str, float]:
+    """``mlp_graph_ms`` and ``mlp_nodes_ms`` of :func:`inference_latency`, for a run without a GNN
+    (GLNN's ``lam = 1``: the MLP trained alone)."""
+    mode, threads_before = mlp.training, torch.get_num_threads()
+    torch.set_num_threads(threads)
+    mlp.eval()
+    cuda = graph.x.is_cuda
+    try:
+        return {
+            "mlp_graph_ms": median_ms(lambda: mlp(graph.x), repeats, cuda=cuda),
+            "mlp_nodes_ms": median_ms(lambda: mlp(graph.x[nodes]), repeats, cuda=cuda),
+        }
+    finally:
+        torch.set_num_threads(threads_before)
+        mlp.train(mode)

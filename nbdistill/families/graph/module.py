@@ -1,7 +1,8 @@
 """Graph-distillation LightningModules, each registered by name (``graph.*``).
 
 - ``graph.glnn`` and ``graph.ff_g2m`` distil a GNN teacher into an MLP student on one graph
-  (node classification, full batch). Without a teacher, one is trained first (a 2-layer GCN).
+  (node classification, full batch). Without a teacher, one is trained first (a 2-layer GCN), live
+  (``teacher/*`` events, the ``teacher`` view), unless ``lam = 1`` (the MLP alone needs none).
 - ``graph.mirage`` is not a gradient method: it mines the training graphs into a distilled set of
   frequent computation-tree sets when the fit starts (emitting the tree histogram as it goes), then
   trains the student GNN on that set and, side by side, a copy of it on the full training graphs.
@@ -23,7 +24,7 @@ from ...core.module import DistillModule, freeze
 from ...core.registry import HParam, register
 from . import losses
 from .fpgrowth import TooManyItemsets
-from .latency import inference_latency
+from .latency import inference_latency, mlp_latency
 from .mining import (
     DistilledSet,
     TreeMiner,
@@ -33,8 +34,9 @@ from .mining import (
     storage,
 )
 from .teacher import observed_graph, train_node_classifier
+from .threshold import accuracy, decision_bias
 
-NODE_VIEWS = ("losses", "gap", "latency")
+NODE_VIEWS = ("losses", "gap", "latency", "teacher")
 MIRAGE_VIEWS = ("tree_histogram", "distilled_vs_full", "losses")
 #: Trees drawn in the live histogram.
 TOP_TREES = 20
@@ -42,6 +44,8 @@ TOP_TREES = 20
 MINING_UPDATES = 20
 #: Most frequent tree sets per class before Mirage stops and asks for a higher threshold.
 MAX_TREE_SETS = 20_000
+#: Most teacher epochs written as events (every ``teacher_epochs // TEACHER_EVENTS``-th epoch).
+TEACHER_EVENTS = 200
 #: Nodes served alone in the latency measurement.
 LATENCY_NODES = 64
 
@@ -67,6 +71,9 @@ class GNNToMLP(DistillModule):
     are written to the run (``latency/*`` in milliseconds).
     """
 
+    #: Weight of the labelled-node cross-entropy (the subclasses' hyper-parameter); 1 needs no teacher.
+    lam: float = 0.0
+
     def __init__(self, student: nn.Module, teacher: nn.Module | None = None, teacher_epochs: int = 200, lr: float = 1e-2, weight_decay: float = 0.0):
         super().__init__(student, teacher, lr=lr, weight_decay=weight_decay)
         self.teacher_epochs = teacher_epochs
@@ -77,23 +84,82 @@ class GNNToMLP(DistillModule):
         raise NotImplementedError
 
     # -- teacher --------------------------------------------------------------------------------
+    @property
+    def uses_teacher(self) -> bool:
+        """Whether the loss reads the teacher (GLNN and FF-G2M: ``lam < 1``; ``lam = 1`` is the MLP alone)."""
+        return self.lam < 1.0
+
+    def _unrecorded(self, teacher: nn.Module | None) -> list[str]:
+        """Constructor arguments left out of the run's hyper-parameters: the models, and
+        ``teacher_epochs`` unless a teacher is trained here (none given and the loss reads one)."""
+        return ["student", "teacher"] + ([] if teacher is None and self.uses_teacher else ["teacher_epochs"])
+
     def setup(self, stage: str) -> None:
-        """Without a teacher, train one first: a 2-layer GCN (width 64, dropout 0.5; GLNN's Cora
-        teacher) for ``teacher_epochs`` full-batch Adam steps on the observed graph, keeping its best
-        validation epoch (:func:`~nbdistill.families.graph.teacher.train_node_classifier`)."""
-        if len(self.teachers):
+        """Without a teacher, train one first (unless the loss never reads it: ``lam = 1``): a 2-layer
+        GCN (width 64, dropout 0.5; GLNN's Cora teacher) for ``teacher_epochs`` full-batch Adam steps
+        on the observed graph, on the run's device, keeping its best validation epoch
+        (:func:`~nbdistill.families.graph.teacher.train_node_classifier`). It streams
+        ``teacher/train_loss`` and ``teacher/val_acc`` per epoch (the ``teacher`` view), calls
+        ``fit``'s ``progress`` with ``metrics["phase"] == "teacher"`` and shows a progress bar when
+        the trainer has one; then ``teacher/best_val_acc``, ``teacher/best_epoch`` and ``teacher/seconds``."""
+        if len(self.teachers) or not self.uses_teacher:
             return
         from ...models.gnn import GCN
 
         dm = self.trainer.datamodule
         graph = _the_graph(dm.train_dataloader())
         classes = getattr(dm, "num_classes", None) or int(graph.y.max()) + 1
-        teacher = GCN(graph.num_node_features, 64, classes, num_layers=2, readout=None, dropout=0.5)
-        info = train_node_classifier(teacher, graph, epochs=self.teacher_epochs, seed=torch.initial_seed() % 2**31)
-        self.teachers.append(freeze(teacher))
+        device = self.trainer.strategy.root_device
+        teacher = GCN(graph.num_node_features, 64, classes, num_layers=2, readout=None, dropout=0.5).to(device)
         writer = self._run_writer()
+        epochs = self.teacher_epochs
         if writer is not None:
-            writer.scalar("teacher/val_acc", info["val_acc"], step=0)
+            writer.scalar("teacher/epochs", epochs, step=0)
+        report, close = self._teacher_progress(writer, epochs)
+        start = time.perf_counter()
+        try:
+            info = train_node_classifier(
+                teacher, graph.to(device), epochs=epochs, seed=torch.initial_seed() % 2**31,
+                report=report, report_every=max(1, epochs // TEACHER_EVENTS),
+            )
+        finally:
+            close()
+        seconds = time.perf_counter() - start
+        self.teachers.append(freeze(teacher))
+        if writer is not None:
+            writer.scalar("teacher/best_val_acc", info["val_acc"], step=info["epoch"])
+            writer.scalar("teacher/best_epoch", info["epoch"], step=info["epoch"])
+            writer.scalar("teacher/seconds", seconds, step=epochs)
+            writer.flush()
+
+    def _teacher_progress(self, writer, epochs: int):
+        """``(report, close)`` for :func:`train_node_classifier`: events, ``fit``'s progress callback
+        (``done`` and ``total`` stay 0: no training step yet) and a tqdm bar when the trainer shows one."""
+        from ...core.callbacks import RunControl
+
+        callbacks = [c.progress.report for c in self.trainer.callbacks if isinstance(c, RunControl) and c.progress is not None]
+        bar = None
+        if self.trainer.progress_bar_callback is not None:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=epochs, desc="teacher GCN", unit="epoch", leave=False, dynamic_ncols=True)
+
+        def report(epoch: int, loss: float, val_acc: float) -> None:
+            if writer is not None:
+                writer.scalar("teacher/train_loss", loss, step=epoch)
+                writer.scalar("teacher/val_acc", val_acc, step=epoch)
+            metrics = {"phase": "teacher", "epoch": epoch, "epochs": epochs, "teacher/train_loss": loss, "teacher/val_acc": val_acc}
+            for callback in callbacks:
+                callback(0, 0, metrics)
+            if bar is not None:
+                bar.update(epoch - bar.n)
+                bar.set_postfix(loss=f"{loss:.3f}", val_acc=f"{val_acc:.3f}", refresh=False)
+
+        def close() -> None:
+            if bar is not None:
+                bar.close()
+
+        return report, close
 
     def _teacher_on(self, graph, which: str) -> torch.Tensor:
         """The teacher's logits of the observed nodes (``"observed"``) or of every node (``"full"``)."""
@@ -103,6 +169,9 @@ class GNNToMLP(DistillModule):
             with torch.no_grad():
                 self._teacher_cache[key] = self.teacher(seen.x, seen.edge_index).detach()
         return self._teacher_cache[key]
+
+    def _teacher_or_none(self, graph, which: str) -> torch.Tensor | None:
+        return self._teacher_on(graph, which) if len(self.teachers) else None
 
     # -- checks -------------------------------------------------------------------------------
     def check_compatibility(self, batch: Any, num_classes: int | None = None) -> None:
@@ -136,18 +205,23 @@ class GNNToMLP(DistillModule):
         seen = observed_graph(graph)
         edges, _ = remove_self_loops(seen.edge_index)
         student = self.student(seen.x)
-        return self.distill_loss(student, self._teacher_on(graph, "observed"), seen.y, seen.train_mask, edges)
+        teacher = self._teacher_or_none(graph, "observed")
+        if teacher is None:  # lam = 1 and no teacher given: the MLP alone on the labelled nodes
+            ce = F.cross_entropy(student[seen.train_mask], seen.y[seen.train_mask])
+            return {"loss": ce, "ce": ce}
+        return self.distill_loss(student, teacher, seen.y, seen.train_mask, edges)
 
     # -- evaluation -------------------------------------------------------------------------------
     def _evaluate(self, graph: Any, stage: str) -> None:
-        if stage == "val":  # validation nodes are observed: the teacher as it was distilled
-            mask = graph.val_mask
-            teacher = self._teacher_on(graph, "observed")[mask[graph.obs_mask]]
-        else:  # test nodes may be hidden while training: the teacher on the whole graph
-            mask = graph.test_mask
-            teacher = self._teacher_on(graph, "full")[mask]
+        mask = graph.val_mask if stage == "val" else graph.test_mask
         with torch.no_grad():
             student = self.student(graph.x[mask])
+        if not len(self.teachers):  # the MLP alone: its accuracy only (as the base class does)
+            teacher = student
+        elif stage == "val":  # validation nodes are observed: the teacher as it was distilled
+            teacher = self._teacher_on(graph, "observed")[mask[graph.obs_mask]]
+        else:  # test nodes may be hidden while training: the teacher on the whole graph
+            teacher = self._teacher_on(graph, "full")[mask]
         self._node_eval[stage] = (teacher.cpu(), student.cpu(), graph.y[mask].cpu())
 
     def validation_step(self, graph: Any, batch_idx: int) -> None:
@@ -171,13 +245,16 @@ class GNNToMLP(DistillModule):
         self._evaluate(graph, "test")
         metrics = self.evaluation_metrics("test")
         nodes = graph.test_mask.nonzero().flatten()[:LATENCY_NODES]
-        latency = inference_latency(self.teacher, self.student, graph, nodes, getattr(self.teacher, "num_layers", 2))
+        if len(self.teachers):
+            latency = inference_latency(self.teacher, self.student, graph, nodes, getattr(self.teacher, "num_layers", 2))
+        else:
+            latency = mlp_latency(self.student, graph, nodes)
         self.train(was_training)
         writer = self._run_writer()
         if writer is None:
             return
         for name, value in metrics.items():
-            if isinstance(value, (int, float)):
+            if isinstance(value, (int, float)) and (len(self.teachers) or name == "student_acc"):
                 writer.scalar(f"test/{name}", value, step=self.global_step)
         self._write_per_class(writer, "test", metrics)
         for name, value in latency.items():
@@ -202,8 +279,8 @@ class GLNN(GNNToMLP):
 
     def __init__(self, student: nn.Module, teacher: nn.Module | None = None, lam: float = 0.5, teacher_epochs: int = 200, lr: float = 1e-2, weight_decay: float = 0.0):
         super().__init__(student, teacher, teacher_epochs, lr=lr, weight_decay=weight_decay)
-        self.save_hyperparameters(ignore=["student", "teacher"])
         self.lam = lam
+        self.save_hyperparameters(ignore=self._unrecorded(teacher))
 
     def distill_loss(self, student_logits, teacher_logits, labels, label_mask, edge_index):
         return losses.glnn(student_logits, teacher_logits, labels, label_mask, self.lam)
@@ -224,8 +301,8 @@ class FFG2M(GNNToMLP):
 
     def __init__(self, student: nn.Module, teacher: nn.Module | None = None, lam: float = 0.4, tau: float = 1.5, teacher_epochs: int = 200, lr: float = 1e-2, weight_decay: float = 0.0):
         super().__init__(student, teacher, teacher_epochs, lr=lr, weight_decay=weight_decay)
-        self.save_hyperparameters(ignore=["student", "teacher"])
         self.lam = lam
+        self.save_hyperparameters(ignore=self._unrecorded(teacher))
         self.tau = tau
 
     def distill_loss(self, student_logits, teacher_logits, labels, label_mask, edge_index):
@@ -249,6 +326,17 @@ def node_labels(batch: Any) -> torch.Tensor:
 def _edge_labels(batch: Any) -> torch.Tensor | None:
     label = getattr(batch, "edge_label", None)
     return None if label is None else label.long()
+
+
+def class_weights(classes: list[int], num_classes: int) -> torch.Tensor:
+    r"""Cross-entropy weights that give each class the same total weight in the distilled set,
+    :math:`w_c = n / (C' \, n_c)` for the :math:`C'` classes with :math:`n_c > 0` tree sets (0 for
+    the others): a class that happens to have many frequent tree sets would otherwise dominate."""
+    counts = torch.bincount(torch.tensor(classes, dtype=torch.long), minlength=num_classes).float()
+    present = counts > 0
+    weight = torch.zeros(num_classes)
+    weight[present] = counts.sum() / (present.sum() * counts[present])
+    return weight
 
 
 def _roc_auc(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -287,6 +375,13 @@ class Mirage(DistillModule):
     test graphs at the end: ``student_*`` is the GNN trained on the distilled set, ``full_*`` the one
     trained on the full set (accuracy and ROC-AUC).
 
+    The distilled cross-entropy weighs each class's tree sets equally (:func:`class_weights`: one
+    class often has many more frequent tree sets than another). The test accuracy is taken with each
+    GNN's decision threshold set on the validation graphs (:mod:`.threshold`; ``*_acc_argmax`` is the
+    plain argmax's): the distilled set holds no tree common to both classes, yet a real graph pools
+    many, which shifts its logits; the ranking (ROC-AUC) stays good while the argmax can put nearly
+    every graph in one class.
+
     There is no teacher: the distilled set comes from the data alone (``needs_teacher=False``).
     """
 
@@ -316,6 +411,9 @@ class Mirage(DistillModule):
         self.summary: dict[str, float] = {}
         self._graph_eval: dict[str, list[tuple[torch.Tensor, ...]]] = {}
         self._best: dict[str, tuple[float, dict]] = {}
+        self._class_weight: torch.Tensor | None = None
+        #: each GNN's decision bias, set on the validation graphs when the fit ends (see :mod:`.threshold`)
+        self.biases: dict[str, torch.Tensor] = {}
 
     # -- checks -------------------------------------------------------------------------------
     def check_compatibility(self, batch: Any, num_classes: int | None = None) -> None:
@@ -390,6 +488,7 @@ class Mirage(DistillModule):
             **{f"full_{k}": float(v) for k, v in full.items()},
         }
         self.miner, self.distilled = miner, distilled
+        self._class_weight = class_weights(distilled.classes, num_classes)
         if writer is not None:
             for name, value in self.summary.items():
                 writer.scalar(f"mirage/{name}", value, step=0)
@@ -434,7 +533,8 @@ class Mirage(DistillModule):
     # -- training -------------------------------------------------------------------------------
     def loss_terms(self, batch: Any) -> dict[str, torch.Tensor]:
         d = self._distilled_batch(batch.num_graphs)
-        distilled = F.cross_entropy(self.student(d.x, d.edge_index, d.batch, d.root_mask), d.y)
+        weight = None if self._class_weight is None else self._class_weight.to(self.device)
+        distilled = F.cross_entropy(self.student(d.x, d.edge_index, d.batch, d.root_mask), d.y, weight=weight)
         terms = {"distilled_ce": distilled}
         if self.full is not None:
             terms["full_ce"] = F.cross_entropy(self.full(batch.x, batch.edge_index, batch.batch), batch.y)
@@ -454,14 +554,21 @@ class Mirage(DistillModule):
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._collect_graphs(batch, "test")
 
-    def evaluation_metrics(self, stage: str) -> dict[str, Any]:
+    def evaluation_metrics(self, stage: str, biases: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+        """``{who}_acc`` and ``{who}_auc`` of each GNN on what ``stage`` collected; with ``biases``
+        (:func:`~.threshold.decision_bias` per GNN) the accuracy is that of ``argmax(logits + bias)``
+        and ``{who}_acc_argmax`` the plain argmax's."""
         outputs = self._graph_eval.pop(stage, [])
         if not outputs:
             return {}
         s, f, y = (torch.cat(parts) for parts in zip(*outputs))
-        metrics = {"student_acc": (s.argmax(-1) == y).float().mean().item(), "student_auc": _roc_auc(s, y)}
-        if self.full is not None:
-            metrics.update(full_acc=(f.argmax(-1) == y).float().mean().item(), full_auc=_roc_auc(f, y))
+        metrics: dict[str, Any] = {}
+        for who, logits in (("student", s), ("full", f)) if self.full is not None else (("student", s),):
+            bias = (biases or {}).get(who)
+            metrics[f"{who}_acc"] = accuracy(logits, y, bias)
+            if bias is not None:
+                metrics[f"{who}_acc_argmax"] = accuracy(logits, y)
+            metrics[f"{who}_auc"] = _roc_auc(logits, y)
         return metrics
 
     def _models(self) -> dict[str, nn.Module]:
@@ -480,22 +587,46 @@ class Mirage(DistillModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["mirage_best"] = self._best
+        if self.distilled is not None:  # what Run.distilled() returns; plain tensors, loadable with weights_only
+            checkpoint["mirage_distilled"] = {
+                "graphs": [dict(g.to_dict()) for g in self.distilled.graphs],
+                "classes": list(self.distilled.classes),
+            }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._best = checkpoint.get("mirage_best", {})
 
+    def decision_biases(self, loader) -> dict[str, torch.Tensor]:
+        """Each GNN's decision bias (:func:`~.threshold.decision_bias`) on the graphs of ``loader``
+        (the validation graphs): the distilled set never shows the trees common to all classes, which
+        shift a real graph's logits (see :mod:`.threshold`)."""
+        was_training = self.training
+        self.eval()
+        for batch in loader:
+            self._collect_graphs(batch.to(self.device), "calibration")
+        self.train(was_training)
+        outputs = self._graph_eval.pop("calibration", [])
+        if not outputs:
+            return {}
+        s, f, y = (torch.cat(parts) for parts in zip(*outputs))
+        return {who: decision_bias(logits, y) for who, logits in (("student", s), ("full", f)) if who in self._models()}
+
     def on_fit_end(self) -> None:
         """Each GNN takes back its weights of the best validation epoch (ROC-AUC, or accuracy when it is
-        undefined), as the paper selects them; then its accuracy and ROC-AUC on the test graphs."""
+        undefined), as the paper selects them, and its decision threshold set on the validation graphs
+        (:mod:`.threshold`); then its accuracy (``{who}_acc``, and ``{who}_acc_argmax`` without the
+        threshold) and ROC-AUC on the test graphs."""
         for who, model in self._models().items():
             if who in self._best:
                 model.load_state_dict(self._best[who][1])
+        dm = self.trainer.datamodule
+        self.biases = self.decision_biases(dm.val_dataloader())
         was_training = self.training
         self.eval()
-        for batch in self.trainer.datamodule.test_dataloader():
+        for batch in dm.test_dataloader():
             self._collect_graphs(batch.to(self.device), "test")
         self.train(was_training)
-        metrics = self.evaluation_metrics("test")
+        metrics = self.evaluation_metrics("test", self.biases)
         writer = self._run_writer()
         if writer is None:
             return

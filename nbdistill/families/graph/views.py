@@ -2,7 +2,8 @@
 
 - ``tree_histogram``: Mirage's computation-tree histogram per class, live while it mines;
 - ``distilled_vs_full``: the GNN trained on the distilled set against the one trained on all graphs;
-- ``latency``: inference time of the GNN teacher against the MLP student.
+- ``latency``: inference time of the GNN teacher against the MLP student;
+- ``teacher``: GLNN's and FF-G2M's GCN teacher as it trains, when none was given.
 
 :func:`draw_tree` is not a run view: it draws one computation tree (for the tutorial).
 """
@@ -51,7 +52,8 @@ def tree_histogram(ax: Axes, log: EventLog) -> Axes:
 
 def distilled_vs_full(ax: Axes, log: EventLog) -> Axes:
     """Validation accuracy (solid) and ROC-AUC (dashed) of the GNN trained on the distilled set and
-    of the one trained on the full set; the legend gives their test values once the fit ends."""
+    of the one trained on the full set; the legend gives their test values once the fit ends (the
+    accuracy with each GNN's decision threshold set on the validation graphs, then at plain argmax)."""
     if not log.scalars("val/student_acc")[0]:
         return _empty(ax, "distilled vs full data")
     for who, label, color in (("student", "distilled", "tab:blue"), ("full", "full", "tab:gray")):
@@ -61,6 +63,9 @@ def distilled_vs_full(ax: Axes, log: EventLog) -> Axes:
                 continue
             test = log.last_value(f"test/{who}_{metric}")
             text = f"{label} {metric}" + (f" (test {test:.3f})" if test is not None and math.isfinite(test) else "")
+            argmax = log.last_value(f"test/{who}_acc_argmax") if metric == "acc" else None
+            if argmax is not None and test is not None:  # the threshold set on validation graphs, and without it
+                text = text[:-1] + f"; argmax {argmax:.3f})"
             ax.plot(*decimate(steps, values), color=color, ls=ls, marker="." if len(steps) <= 60 else None, label=text)
     ratio = log.last_value("mirage/compression_bytes")
     title = "distilled vs full data" + (f" ({ratio:.1f}× fewer bytes)" if ratio else "")
@@ -76,9 +81,16 @@ def latency(ax: Axes, log: EventLog) -> Axes:
     names = ("graph", "nodes")
     gnn = [log.last_value(f"latency/gnn_{n}_ms") for n in names]
     mlp = [log.last_value(f"latency/mlp_{n}_ms") for n in names]
-    if any(v is None for v in gnn + mlp):
+    if any(v is None for v in mlp):
         return _empty(ax, "inference latency", "waiting for the end of the fit")
     x = np.arange(len(names))
+    if any(v is None for v in gnn):  # no GNN in the run (lam = 1: the MLP trained alone)
+        ax.bar(x, mlp, 0.4, color="tab:blue", label="MLP (student)")
+        ax.set_xticks(x)
+        ax.set_xticklabels(["whole graph", "nodes served alone"], fontsize=LABEL_SIZE)
+        _style(ax, "inference latency (median; no GNN teacher)", xlabel="", ylabel="milliseconds")
+        ax.legend(fontsize=LEGEND_SIZE, loc="upper right", framealpha=0.85)
+        return ax
     ax.bar(x - 0.2, gnn, 0.4, color="tab:gray", label="GNN (teacher)")
     ax.bar(x + 0.2, mlp, 0.4, color="tab:blue", label="MLP (student)")
     for i in range(len(names)):
@@ -91,6 +103,35 @@ def latency(ax: Axes, log: EventLog) -> Axes:
     ax.grid(False)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=LEGEND_SIZE, loc="upper right", framealpha=0.85)
+    return ax
+
+
+def teacher(ax: Axes, log: EventLog) -> Axes:
+    """The GCN teacher trained before distilling (when none was given): its training loss and
+    validation accuracy per epoch, live, with the epoch whose weights are kept once it is done."""
+    steps, acc = log.scalars("teacher/val_acc")
+    if not steps:
+        if any(n.startswith(("train/", "val/", "test/")) for n in log.names("scalar")):  # the student trains
+            return _empty(ax, "GCN teacher", "no teacher trained here: it was given, or lam = 1 needs none")
+        return _empty(ax, "GCN teacher")
+    epochs = log.last_value("teacher/epochs")
+    ax.plot(*decimate(steps, acc), color="tab:green", label="val accuracy")
+    ax.set_ylim(0.0, 1.02)
+    loss_steps, loss = log.scalars("teacher/train_loss")
+    twin = ax.twinx()
+    twin.plot(*decimate(loss_steps, loss), color="tab:gray", ls="--", label="train loss")
+    twin.set_ylabel("train loss", fontsize=LABEL_SIZE)
+    twin.tick_params(labelsize=LABEL_SIZE - 1)
+    best = log.last_value("teacher/best_val_acc")
+    if best is not None:
+        kept = log.last_value("teacher/best_epoch")
+        ax.axvline(kept, color="tab:green", ls=":", lw=1)
+        title = f"GCN teacher: val acc {best:.3f} (epoch {kept:.0f} kept)"
+    else:
+        title = f"GCN teacher: epoch {steps[-1]}" + (f"/{epochs:.0f}" if epochs else "")
+    _style(ax, title, xlabel="teacher epoch", ylabel="validation accuracy")
+    lines = ax.get_lines()[:1] + twin.get_lines()
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=LEGEND_SIZE, loc="lower right", framealpha=0.85)
     return ax
 
 
@@ -135,3 +176,4 @@ def draw_tree(ax: Axes, node_labels, edge_index, names=None, title: str = "") ->
 VIEWS["tree_histogram"] = tree_histogram
 VIEWS["distilled_vs_full"] = distilled_vs_full
 VIEWS["latency"] = latency
+VIEWS["teacher"] = teacher
