@@ -1,4 +1,5 @@
 """The live panel, headless: controls from declared hyper-parameters, runs, stop, errors, fresh students."""
+
 from __future__ import annotations
 
 import json
@@ -268,3 +269,16 @@ def test_overlay_draws_the_gap_of_every_run_of_the_panel(make_panel):
     acc_steps, acc = panel.runs[1].scalars("val/student_acc")
     solid = [line for line in ax.get_lines() if line.get_label() == labels[1]][0]
     assert list(solid.get_ydata()) == acc and list(solid.get_xdata()) == acc_steps
+
+
+def test_a_phase_before_training_shows_its_epochs_in_the_status_line(make_panel):
+    """GLNN trains its own teacher before the student's first step and reports each of its epochs
+    with ``metrics["phase"]``; the status line says so instead of 'step 0/?'."""
+    panel = make_panel(render_process=False)
+    panel._method_running, panel._max_epochs_running, panel.status = "graph.glnn", 2, "running"
+    panel._on_progress(0, 0, {"phase": "teacher", "epoch": 3, "epochs": 30})
+    panel._update_status()
+    assert "teacher epoch 3/30" in panel._status_html.value and "step 0/?" not in panel._status_html.value
+    panel._on_progress(5, 40, {})
+    panel._update_status()
+    assert "step 5/40" in panel._status_html.value and "teacher" not in panel._status_html.value

@@ -13,6 +13,7 @@ second and asks for a figure at most ``redraw_hz`` times a second, only when new
 Figures are drawn by a worker process (:mod:`.render`), so matplotlib never holds the kernel's
 GIL while training runs.
 """
+
 from __future__ import annotations
 
 import copy
@@ -122,6 +123,7 @@ class Panel:
         self._events: list[dict] = []
         self._scanned, self._latest_values = 0, {}
         self._progress = (0, 0)
+        self._phase: tuple[str, int | None, int | None] | None = None
         self._max_epochs_running = max_epochs
         self._started = 0.0
         self._ended: float | None = None
@@ -169,7 +171,7 @@ class Panel:
         events = self._events
         if len(self._log) > len(events):
             self._log = EventLog()
-        self._log.extend(events[len(self._log):len(events)])
+        self._log.extend(events[len(self._log) : len(events)])
         return self._log
 
     @property
@@ -209,6 +211,7 @@ class Panel:
         self._scanned, self._latest_values = 0, {}
         self._log = EventLog()
         self._progress = (0, 0)
+        self._phase = None
         self.redraws = 0
         self._stop_event = threading.Event()
         self._done = threading.Event()
@@ -299,8 +302,13 @@ class Panel:
         self._events.append(event)
 
     def _on_progress(self, done: int, total: int, metrics: dict) -> None:
-        """Progress callback, on the training thread after each batch."""
-        self._progress = (done, total)
+        """Progress callback, on the training thread after each batch (and each epoch of a phase
+        before training, such as GLNN's own teacher: ``metrics["phase"]``)."""
+        if metrics and metrics.get("phase"):
+            self._phase = (str(metrics["phase"]), metrics.get("epoch"), metrics.get("epochs"))
+        else:
+            self._phase = None
+            self._progress = (done, total)
 
     def _train(self, method: str, kwargs: dict[str, Any]) -> None:
         try:
@@ -372,8 +380,16 @@ class Panel:
         self._epochs = W.BoundedIntText(
             value=max_epochs, min=1, max=100_000, description="max epochs", layout=W.Layout(width="230px"), style=style
         )
-        self._start_button = W.Button(description="Start", icon="play", button_style="success", tooltip="train a fresh copy of the student")
-        self._stop_button = W.Button(description="Stop", icon="stop", button_style="danger", disabled=True, tooltip="stop after the current batch (the run keeps a checkpoint)")
+        self._start_button = W.Button(
+            description="Start", icon="play", button_style="success", tooltip="train a fresh copy of the student"
+        )
+        self._stop_button = W.Button(
+            description="Stop",
+            icon="stop",
+            button_style="danger",
+            disabled=True,
+            tooltip="stop after the current batch (the run keeps a checkpoint)",
+        )
         self._bar = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="280px"))
         self._status_html = W.HTML(layout=W.Layout(margin="0 0 0 10px"))
         self._run_html = W.HTML()
@@ -489,7 +505,7 @@ class Panel:
         events, seen = self._events, self._scanned
         if seen > len(events):
             seen, self._latest_values = 0, {}
-        for event in events[seen:len(events)]:
+        for event in events[seen : len(events)]:
             if event.get("kind") == "scalar":
                 self._latest_values[event["name"]] = event.get("value")
         self._scanned = len(events)
@@ -505,7 +521,11 @@ class Panel:
         done, total = self._progress
         status = self.status
         parts = [f"<b style='color:{STATUS_COLORS.get(status, '#666')}'>{note or status}</b>"]
-        if self._method_running is not None:
+        phase = self._phase
+        if self._method_running is not None and phase is not None and status == "running":
+            name, epoch, epochs = phase
+            parts.append(f"{name} epoch {epoch}/{epochs}" if epoch is not None else name)
+        elif self._method_running is not None:
             epochs = self._max_epochs_running
             parts.append(f"step {done}/{total or '?'}")
             if total:
@@ -527,7 +547,9 @@ class Panel:
             self._bar.bar_style = style
         if self._run_id is not None:
             where = html.escape(str(self._run_root / self._run_id))
-            run_text = f"<span style='color:#555;font-size:0.9em'>run <code title='{where}'>{html.escape(self._run_id)}</code></span>"
+            run_text = (
+                f"<span style='color:#555;font-size:0.9em'>run <code title='{where}'>{html.escape(self._run_id)}</code></span>"
+            )
             if self._run_html.value != run_text:
                 self._run_html.value = run_text
 
@@ -547,15 +569,26 @@ def control_for(hp: HParam) -> W.ValueWidget:
         control = W.Checkbox(value=bool(hp.default), indent=False, **common)
     elif hp.type is float and bounded and hp.log and hp.low > 0:
         control = W.FloatLogSlider(
-            value=hp.default, base=10, min=math.log10(hp.low), max=math.log10(hp.high), step=0.1,
-            readout_format=".3g", continuous_update=False, **common,
+            value=hp.default,
+            base=10,
+            min=math.log10(hp.low),
+            max=math.log10(hp.high),
+            step=0.1,
+            readout_format=".3g",
+            continuous_update=False,
+            **common,
         )
     elif hp.type is float and bounded:
         step = 10 ** math.floor(math.log10((hp.high - hp.low) / 100)) if hp.high > hp.low else 0.1
         decimals = max(0, -math.floor(math.log10(step)))
         control = W.FloatSlider(
-            value=hp.default, min=hp.low, max=hp.high, step=step, readout_format=f".{decimals}f",
-            continuous_update=False, **common,
+            value=hp.default,
+            min=hp.low,
+            max=hp.high,
+            step=step,
+            readout_format=f".{decimals}f",
+            continuous_update=False,
+            **common,
         )
     elif hp.type is float:
         bounds = {k: v for k, v in (("min", hp.low), ("max", hp.high)) if v is not None}
