@@ -210,6 +210,7 @@ def test_dict_batches_under_known_keys_are_read_by_key(runs_root):
         max_epochs=1,
     )
     assert run.status == "finished" and 0.0 <= run.metrics["test/student_acc"] <= 1.0
+    assert run.log.of("efficiency"), "the efficiency table reads its batch by key too"
 
 
 def test_nan_in_training_inputs_of_a_digits_subclass_is_named(no_training):

@@ -1,4 +1,5 @@
 """Knowledge-distillation LightningModules, each registered by name (``kd.*``)."""
+
 from __future__ import annotations
 
 import copy
@@ -33,10 +34,11 @@ class KDModule(DistillModule):
         writer = self._run_writer()
         if writer is None or self.global_rank != 0 or writer.info.get("resumed"):
             return
+        from ...core.module import as_pair
         from .efficiency import log_efficiency
 
         try:
-            x = next(iter(self.trainer.datamodule.val_dataloader()))[0][: self.efficiency_batch]
+            x = as_pair(next(iter(self.trainer.datamodule.val_dataloader())))[0][: self.efficiency_batch]
             models = {f"teacher {i}" if len(self.teachers) > 1 else "teacher": t for i, t in enumerate(self.teachers)}
             models["student"] = self.student
             log_efficiency(writer, models, x.to(self.device))
@@ -148,7 +150,14 @@ class DecoupledKD(KDModule):
     def loss_terms(self, batch: Any) -> dict:
         x, y = batch[0], batch[1]
         return losses.decoupled_kd(
-            self.student(x), self.teacher_logits(x), y, self.temperature, self.alpha, self.beta, self.ce_weight, self.warmup_factor()
+            self.student(x),
+            self.teacher_logits(x),
+            y,
+            self.temperature,
+            self.alpha,
+            self.beta,
+            self.ce_weight,
+            self.warmup_factor(),
         )
 
 
@@ -161,7 +170,9 @@ class PlackettLuceKD(KDModule):
 
     supports_teacher_cache = True
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, temperature: float = 4.0, lr: float = 1e-2, weight_decay: float = 0.0):
+    def __init__(
+        self, student: nn.Module, teacher: nn.Module, temperature: float = 4.0, lr: float = 1e-2, weight_decay: float = 0.0
+    ):
         super().__init__(student, teacher, lr=lr, weight_decay=weight_decay)
         self.save_hyperparameters(ignore=["student", "teacher"])
         self.temperature = temperature
@@ -317,7 +328,15 @@ class OneForAllKD(HeadsFromFeatures):
         zs, features = capture(self.student, x, self.stages, "student")
         stage_logits = [head(f) for head, f in zip(self.projectors, features)]
         return losses.one_for_all_kd(
-            zs, stage_logits, self.teacher_logits(x), y, self.eps, self.temperature, self.gt_weight, self.kd_weight, self.ofa_weight
+            zs,
+            stage_logits,
+            self.teacher_logits(x),
+            y,
+            self.eps,
+            self.temperature,
+            self.gt_weight,
+            self.kd_weight,
+            self.ofa_weight,
         )
 
 
@@ -517,7 +536,12 @@ class QuantizedKD(KDModule):
     "kd.moe_teacher",
     hparams=[
         HParam("teacher_weight", float, 0.25, 0.0, 1.0, help="λ: the target is λ·teacher probabilities + (1 − λ)·one-hot label"),
-        HParam("init_from_teacher", bool, False, help="start the student's first and last Linear from the teacher's non-expert stem and head"),
+        HParam(
+            "init_from_teacher",
+            bool,
+            False,
+            help="start the student's first and last Linear from the teacher's non-expert stem and head",
+        ),
     ],
     views=GAP_VIEWS,
 )
