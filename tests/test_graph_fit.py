@@ -1,4 +1,5 @@
 """The graph methods through nd.fit: live mining events, distilled vs full, GNN→MLP gap and latency."""
+
 import math
 
 import pytest
@@ -11,14 +12,7 @@ from nbdistill.families.graph.teacher import train_node_classifier
 from nbdistill.models import MLP
 from nbdistill.models.gnn import GCN, GIN
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Graphs this small run fastest on one thread (several threads mostly wait on each other)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_all_three_methods_are_registered_with_their_views():
@@ -31,8 +25,12 @@ def test_mirage_mines_live_then_trains_on_distilled_and_full_data():
     data = BAMotifs(num_graphs=40, batch_size=8)
     seen = []
     run = nd.fit(
-        "graph.mirage", student=GIN(data.num_node_features, 16, 2, num_layers=2), data=data, max_epochs=1,
-        min_support=0.2, observers=[seen.append],
+        "graph.mirage",
+        student=GIN(data.num_node_features, 16, 2, num_layers=2),
+        data=data,
+        max_epochs=1,
+        min_support=0.2,
+        observers=[seen.append],
     )
     assert run.status == "finished"
     kinds = [e["kind"] for e in seen]

@@ -12,13 +12,7 @@ from nbdistill.families.graph.teacher import cached_normalisation, train_node_cl
 from nbdistill.models import MLP
 from nbdistill.models.gnn import GCN
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_sbm():

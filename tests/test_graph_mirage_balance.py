@@ -13,13 +13,7 @@ from nbdistill.families.graph.module import class_weights
 from nbdistill.families.graph.threshold import accuracy, decision_bias
 from nbdistill.models.gnn import GIN
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def star_or_path(num_graphs: int, seed: int = 0) -> list:
