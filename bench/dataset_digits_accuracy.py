@@ -11,6 +11,7 @@ the settings printed with the table. DATM's set is evaluated with its learned so
 design) and with their argmax (hard labels), so the label effect is visible; the real sets carry
 their true labels. Every number printed comes from this run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,13 +56,26 @@ def main() -> None:
         for method in args.methods:
             started = time.time()
             run = nd.fit(
-                method, student=student, data=data, ipc=ipc, max_epochs=10**6, eval_epochs=args.eval_epochs,
-                runs_root=args.runs_root, trainer_kwargs={"max_steps": args.iterations, "check_val_every_n_epoch": 10**6},
+                method,
+                student=student,
+                data=data,
+                ipc=ipc,
+                max_epochs=10**6,
+                eval_epochs=args.eval_epochs,
+                runs_root=args.runs_root,
+                trainer_kwargs={"max_steps": args.iterations, "check_val_every_n_epoch": 10**6},
             )
             images, labels = run.module.distilled()
             minutes = (time.time() - started) / 60
             if labels.dtype == torch.long:
-                rows.append((method, ipc, evaluate_set(student, images, labels, test, settings, args.k), f"{minutes:.1f} min, run {run.id}"))
+                rows.append(
+                    (
+                        method,
+                        ipc,
+                        evaluate_set(student, images, labels, test, settings, args.k),
+                        f"{minutes:.1f} min, run {run.id}",
+                    )
+                )
             else:
                 soft = evaluate_set(student, images, labels, test, replace(settings, labels="soft"), args.k)
                 hard = evaluate_set(student, images, labels, test, settings, args.k)

@@ -19,6 +19,7 @@ constant-memory modes keep one step's graph plus N parameter vectors (4·P bytes
 grows by 4·P·ΔN — small when one step's activations (synthetic batch × feature maps) dwarf the
 parameter vector, which is the regime of dataset distillation; the table prints that prediction. Every number printed is measured in this run; ratios are taken between them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -141,8 +142,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     size = FlatModel(ConvNet((args.channels, args.image, args.image), args.classes, width=args.width, depth=args.depth)).size
     what = "peak CUDA memory allocated" if args.device == "cuda" else "rise of peak resident memory (fresh process each)"
-    print(f"ConvNet width {args.width} depth {args.depth} on {args.channels}×{args.image}×{args.image}, "
-          f"{args.batch} synthetic images a step, P = {size} parameters ({4 * size / MiB:.2f} MiB a vector), {args.device}")
+    print(
+        f"ConvNet width {args.width} depth {args.depth} on {args.channels}×{args.image}×{args.image}, "
+        f"{args.batch} synthetic images a step, P = {size} parameters ({4 * size / MiB:.2f} MiB a vector), {args.device}"
+    )
     print(f"\n{what}, one outer iteration, MiB:")
     print(f"{'N':>4} " + " ".join(f"{m:>22}" for m in GRADIENT_MODES))
     peaks = {m: {} for m in GRADIENT_MODES}
@@ -156,14 +159,18 @@ def main() -> None:
         print(f"  {mode:<22} {peaks[mode][last] / peaks[mode][first]:.2f}x")
     print(f"exact_constant_memory / unrolled at N={last}: {peaks['exact_constant_memory'][last] / peaks['unrolled'][last]:.3f}")
     grown = (peaks["exact_constant_memory"][last] - peaks["exact_constant_memory"][first]) / MiB
-    print(f"exact_constant_memory grew {grown:.1f} MiB from N={first} to N={last}; "
-          f"{last - first} more parameter vectors are {(last - first) * 4 * size / MiB:.1f} MiB")
+    print(
+        f"exact_constant_memory grew {grown:.1f} MiB from N={first} to N={last}; "
+        f"{last - first} more parameter vectors are {(last - first) * 4 * size / MiB:.1f} MiB"
+    )
     print(f"\nseconds per outer iteration at N={args.time_steps} (mean of {args.repeats}, after one warm-up):")
     times = {mode: seconds_per_iteration(args, mode, args.time_steps, args.repeats) for mode in GRADIENT_MODES}
     for mode in GRADIENT_MODES:
         print(f"  {mode:<22} {times[mode]:.3f} s   ({times[mode] / times['unrolled']:.2f}x unrolled)")
-    print(f"exact_constant_memory overhead: {times['exact_constant_memory'] / times['unrolled']:.2f}x unrolled, "
-          f"{times['exact_constant_memory'] / times['tesla']:.2f}x tesla")
+    print(
+        f"exact_constant_memory overhead: {times['exact_constant_memory'] / times['unrolled']:.2f}x unrolled, "
+        f"{times['exact_constant_memory'] / times['tesla']:.2f}x tesla"
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ student into its teacher). The table gives the test accuracy of ``--k`` fresh ne
 each set (with the labels the method produces), the gain over the random subset, and the
 wall-clock seconds per outer iteration measured in this run (experts excluded).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,9 @@ def main() -> None:
     real = RealSet.from_data(data)
     test = split_tensors(data, "test")
     settings = EvalSettings(epochs=args.eval_epochs)
-    print(f"digits, ipc {args.ipc}, {args.iterations} outer iterations each; evaluation: {args.k} networks, {settings.describe()}\n")
+    print(
+        f"digits, ipc {args.ipc}, {args.iterations} outer iterations each; evaluation: {args.k} networks, {settings.describe()}\n"
+    )
     x, y = random_subset(real, args.ipc, seed=0)
     baseline = evaluate_set(nd.models.ConvNet((1, 8, 8), 10, width=32, depth=2), x, y, test, settings, args.k)
     print(f"{'method':<16} {'test accuracy':>16} {'vs random':>10} {'s / iteration':>14}")
@@ -62,16 +65,27 @@ def main() -> None:
         norm = "batch" if method == "dataset.cda" else "instance"
         student = nd.models.ConvNet((1, 8, 8), 10, width=32, depth=2, norm=norm)
         timer = Timer()
-        run = nd.fit(method, student=student, data=data, ipc=args.ipc, max_epochs=10**6, eval_epochs=args.eval_epochs,
-                     runs_root=args.runs_root, progress=timer,
-                     trainer_kwargs={"max_steps": args.iterations, "check_val_every_n_epoch": 10**6})
+        run = nd.fit(
+            method,
+            student=student,
+            data=data,
+            ipc=args.ipc,
+            max_epochs=10**6,
+            eval_epochs=args.eval_epochs,
+            runs_root=args.runs_root,
+            progress=timer,
+            trainer_kwargs={"max_steps": args.iterations, "check_val_every_n_epoch": 10**6},
+        )
         images, labels = run.module.distilled()
         mode = "hard" if labels.dtype == torch.long else "soft"
         teacher = run.module.relabel_teacher()
         score = evaluate_set(student, images, labels, test, replace(settings, labels=mode), args.k, teacher=teacher)
         per_iteration = (timer.last - timer.first) / max(1, args.iterations - 1)
         label_note = "teacher relabel" if teacher is not None else f"{mode} labels"
-        print(f"{method:<16} {score!s:>16} {100 * (score.mean - baseline.mean):>+9.1f}  {per_iteration:>13.2f}  ({label_note})", flush=True)
+        print(
+            f"{method:<16} {score!s:>16} {100 * (score.mean - baseline.mean):>+9.1f}  {per_iteration:>13.2f}  ({label_note})",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

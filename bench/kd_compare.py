@@ -17,6 +17,7 @@ and PGD-20 accuracy of the student-only, Hinton and MTARD students. Accuracy is 
 the last epoch (not the best epoch), mean ± std over seeds; seconds per epoch is the wall time of
 the run (training, validation, set-up) divided by its epochs, on this machine, under its load.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,9 +60,16 @@ def run_digits(methods, seeds, epochs, progress) -> list[Result]:
         teacher_name = s.get("teacher", DIGITS_TEACHER)
         data_kw = s.get("data", {})
         try:
-            got = run_comparison([method], digits_student, nd.zoo.teacher(teacher_name),
-                                 lambda seed, data_kw=data_kw: nd.data.Digits(n_train=100, seed=seed, **data_kw),
-                                 seeds=seeds, max_epochs=epochs, baseline=method == BASELINE, progress=progress)
+            got = run_comparison(
+                [method],
+                digits_student,
+                nd.zoo.teacher(teacher_name),
+                lambda seed, data_kw=data_kw: nd.data.Digits(n_train=100, seed=seed, **data_kw),
+                seeds=seeds,
+                max_epochs=epochs,
+                baseline=method == BASELINE,
+                progress=progress,
+            )
         except nd.ConfigError as exc:
             print(f"  {method}: skipped ({exc})", flush=True)
             continue
@@ -77,8 +85,15 @@ def run_signal(seeds, epochs, progress) -> list[Result]:
         pl.seed_everything(seed, verbose=False)
         return nd.models.SignalCNN((1, 40), 10, width=8)
 
-    return run_comparison(["kd.hinton", "kd.signal"], student, nd.zoo.teacher("mnist1d-convtransformer"),
-                          lambda seed: nd.data.MNIST1D(n_train=400, seed=seed), seeds=seeds, max_epochs=epochs, progress=progress)
+    return run_comparison(
+        ["kd.hinton", "kd.signal"],
+        student,
+        nd.zoo.teacher("mnist1d-convtransformer"),
+        lambda seed: nd.data.MNIST1D(n_train=400, seed=seed),
+        seeds=seeds,
+        max_epochs=epochs,
+        progress=progress,
+    )
 
 
 def run_few_class(seeds, epochs, progress) -> list[Result]:
@@ -89,9 +104,15 @@ def run_few_class(seeds, epochs, progress) -> list[Result]:
         pl.seed_everything(seed, verbose=False)
         return nd.models.MLP(64, [8], len(FEW_CLASSES))
 
-    return run_comparison(["kd.hinton", "kd.lelp"], student, few_class_teacher(nd.zoo.teacher(DIGITS_TEACHER), FEW_CLASSES),
-                          lambda seed: nd.data.Digits(classes=FEW_CLASSES, n_train=40, batch_size=8, seed=seed),
-                          seeds=seeds, max_epochs=epochs, progress=progress)
+    return run_comparison(
+        ["kd.hinton", "kd.lelp"],
+        student,
+        few_class_teacher(nd.zoo.teacher(DIGITS_TEACHER), FEW_CLASSES),
+        lambda seed: nd.data.Digits(classes=FEW_CLASSES, n_train=40, batch_size=8, seed=seed),
+        seeds=seeds,
+        max_epochs=epochs,
+        progress=progress,
+    )
 
 
 def run_robustness(seeds, epochs, progress) -> dict[str, dict[str, list[float]]]:
@@ -106,8 +127,14 @@ def run_robustness(seeds, epochs, progress) -> dict[str, dict[str, list[float]]]
     out: dict[str, dict[str, list[float]]] = {}
     for method in (BASELINE, "kd.hinton", "kd.mtard"):
         for seed in seeds:
-            run = nd.fit(method, student=digits_student(seed), teacher=nd.zoo.teacher(DIGITS_TEACHER),
-                         data=nd.data.Digits(n_train=100, seed=seed), max_epochs=epochs, seed=seed)
+            run = nd.fit(
+                method,
+                student=digits_student(seed),
+                teacher=nd.zoo.teacher(DIGITS_TEACHER),
+                data=nd.data.Digits(n_train=100, seed=seed),
+                max_epochs=epochs,
+                seed=seed,
+            )
             net = run.module.student.eval()
             adv = pgd_attack(net, x, y, 0.5, 2.5 * 0.5 / 20, 20, "uniform", *box, generator=torch.Generator().manual_seed(seed))
             with torch.no_grad():
@@ -137,8 +164,11 @@ def main(argv=None) -> None:
     start = time.time()
 
     def progress(r: Result) -> None:
-        print(f"  {r.method:<40} seed {r.seed}  student {r.student_acc:.4f}  teacher {r.teacher_acc:.4f}  "
-              f"{r.seconds_per_epoch:.2f} s/epoch   [{time.time() - start:.0f} s]", flush=True)
+        print(
+            f"  {r.method:<40} seed {r.seed}  student {r.student_acc:.4f}  teacher {r.teacher_acc:.4f}  "
+            f"{r.seconds_per_epoch:.2f} s/epoch   [{time.time() - start:.0f} s]",
+            flush=True,
+        )
 
     print(f"digits, 100 labels, student MLP 64-32-10, {args.epochs} epochs, seeds {seeds}")
     results = run_digits(digits_methods, seeds, args.epochs, progress)
@@ -153,8 +183,10 @@ def main(argv=None) -> None:
         print(format_table(signal_rows))
         out["mnist1d"] = signal_rows
     if not args.no_few_class and "kd.lelp" in methods:
-        print(f"\ndigits {FEW_CLASSES[0]} against {FEW_CLASSES[1]}, 40 labels, batch 8, student MLP 64-8-2, "
-              f"teacher {DIGITS_TEACHER} restricted to the pair, {args.epochs} epochs")
+        print(
+            f"\ndigits {FEW_CLASSES[0]} against {FEW_CLASSES[1]}, 40 labels, batch 8, student MLP 64-8-2, "
+            f"teacher {DIGITS_TEACHER} restricted to the pair, {args.epochs} epochs"
+        )
         few_rows, _ = comparison_rows(run_few_class(seeds, args.epochs, progress))
         print()
         print(format_table(few_rows))
@@ -164,7 +196,10 @@ def main(argv=None) -> None:
         rob = run_robustness(seeds, args.epochs, progress)
         print("\n| method | clean acc (%) | PGD-20 acc (%) |\n|---|---|---|")
         for method, accs in rob.items():
-            cells = [f"{100 * statistics.fmean(v):.2f} ± {100 * (statistics.stdev(v) if len(v) > 1 else float('nan')):.2f}" for v in accs.values()]
+            cells = [
+                f"{100 * statistics.fmean(v):.2f} ± {100 * (statistics.stdev(v) if len(v) > 1 else float('nan')):.2f}"
+                for v in accs.values()
+            ]
             print(f"| {method} | {cells[0]} | {cells[1]} |")
         out["robustness"] = rob
     print(f"\n({time.time() - start:.0f} s in all)")

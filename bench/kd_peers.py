@@ -29,6 +29,7 @@ ratios: goals are nbdistill faster than torchdistill (b/c time > 1) and within 1
 (c/a time ≤ 1.3). Needs ``pip install torchdistill`` (run with ``--no-deps`` if pip would replace
 your torch build); without it, (b) is skipped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,8 +78,12 @@ def loop(epochs: int, batch_size: int, seed: int, step, cache: bool = False) -> 
     if cache:
         with torch.no_grad():
             cached = teacher(x_tr)
-    loader = DataLoader(TensorDataset(x_tr, y_tr, torch.arange(len(y_tr))), batch_size=batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(
+        TensorDataset(x_tr, y_tr, torch.arange(len(y_tr))),
+        batch_size=batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
     opt = torch.optim.Adam(student.parameters(), lr=LR)
     seen = 0
     for _ in range(epochs):
@@ -113,8 +118,10 @@ class TorchdistillStep:
     def _hook(self, model, path, who):
         if id(model) in self.hooked:
             return
+
         def store(module, inputs, output):
             self.io[who][path] = {"output": output}
+
         model.get_submodule(path).register_forward_hook(store)
         self.hooked.add(id(model))
 
@@ -129,8 +136,18 @@ class TorchdistillStep:
 
 def with_fit(epochs: int, batch_size: int, seed: int, root: Path) -> tuple[int, float]:
     student, teacher, data = setup(seed, batch_size)
-    run = nd.fit("kd.hinton", student=student, teacher=teacher, data=data, max_epochs=epochs, seed=seed,
-                 runs_root=root, temperature=T, alpha=CE_WEIGHT, lr=LR)
+    run = nd.fit(
+        "kd.hinton",
+        student=student,
+        teacher=teacher,
+        data=data,
+        max_epochs=epochs,
+        seed=seed,
+        runs_root=root,
+        temperature=T,
+        alpha=CE_WEIGHT,
+        lr=LR,
+    )
     assert run.status == "finished", run.status
     return epochs * len(data.dataset("train")), run.metrics["test/student_acc"]
 
@@ -154,8 +171,10 @@ def main(argv=None) -> None:
     times: dict[str, list[float]] = {k: [] for k in names}
     accs: dict[str, list[float]] = {k: [] for k in names}
     samples = {}
-    print(f"digits, student MLP 64-{'-'.join(map(str, HIDDEN))}-10, teacher {TEACHER}, T={T}, CE weight {CE_WEIGHT}, "
-          f"batch {args.batch_size}, {args.epochs} epochs, {args.reps} reps, {torch.get_num_threads()} thread(s)")
+    print(
+        f"digits, student MLP 64-{'-'.join(map(str, HIDDEN))}-10, teacher {TEACHER}, T={T}, CE weight {CE_WEIGHT}, "
+        f"batch {args.batch_size}, {args.epochs} epochs, {args.reps} reps, {torch.get_num_threads()} thread(s)"
+    )
     # warm every path once (imports, first-call costs) outside the timings
     loop(1, args.batch_size, 0, plain_step)
     if have_td:
@@ -165,9 +184,11 @@ def main(argv=None) -> None:
         cases = [("a", lambda rep=rep: loop(args.epochs, args.batch_size, rep, plain_step))]
         if have_td:
             cases.append(("b", lambda rep=rep: loop(args.epochs, args.batch_size, rep, TorchdistillStep())))
-        cases += [("c", lambda rep=rep: with_fit(args.epochs, args.batch_size, rep, root)),
-                  ("d", lambda rep=rep: loop(args.epochs, args.batch_size, rep, plain_step, cache=True))]
-        cases = cases[rep % len(cases):] + cases[: rep % len(cases)]  # rotate: no case always runs first
+        cases += [
+            ("c", lambda rep=rep: with_fit(args.epochs, args.batch_size, rep, root)),
+            ("d", lambda rep=rep: loop(args.epochs, args.batch_size, rep, plain_step, cache=True)),
+        ]
+        cases = cases[rep % len(cases) :] + cases[: rep % len(cases)]  # rotate: no case always runs first
         for key, call in cases:
             start = time.perf_counter()
             seen, acc = call()
@@ -175,12 +196,17 @@ def main(argv=None) -> None:
             times[key].append(elapsed)
             accs[key].append(acc)
             samples[key] = seen
-            print(f"  rep {rep} ({key}) {names[key]:<22} {elapsed:7.2f} s  {seen / elapsed:8.0f} samples/s  test acc {acc:.4f}", flush=True)
+            print(
+                f"  rep {rep} ({key}) {names[key]:<22} {elapsed:7.2f} s  {seen / elapsed:8.0f} samples/s  test acc {acc:.4f}",
+                flush=True,
+            )
     median = {k: statistics.median(v) for k, v in times.items() if v}
     print()
     for key, value in median.items():
-        print(f"({key}) {names[key]:<22} median {value:7.2f} s  {samples[key] / value:8.0f} samples/s  "
-              f"test acc {statistics.fmean(accs[key]):.4f} (mean of {len(accs[key])})")
+        print(
+            f"({key}) {names[key]:<22} median {value:7.2f} s  {samples[key] / value:8.0f} samples/s  "
+            f"test acc {statistics.fmean(accs[key]):.4f} (mean of {len(accs[key])})"
+        )
     print()
     print(f"nd.fit / plain loop        time ratio c/a: {median['c'] / median['a']:.2f}   (goal <= 1.3)")
     if "b" in median:

@@ -25,6 +25,7 @@ same clock for b and c; the whole-call ratio, which adds the panel's one final f
 run, is printed beside it), what the cache saves (d/b) and distilling against training alone (b/e, the cache's
 goal: about 1). See bench/README.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,8 +89,17 @@ def with_fit(epochs: int, batch_size: int, seed: int, root: Path, method: str = 
     """(b), (d), (e): ``nd.fit`` with the run logger; returns (training samples seen, the run)."""
     data = nd.data.Digits(batch_size=batch_size, seed=seed)
     hparams = HPARAMS if method == "kd.hinton" else {k: HPARAMS[k] for k in ("lr", "weight_decay")}
-    run = nd.fit(method, student=student(seed), teacher=nd.zoo.teacher(TEACHER), data=data,
-                 max_epochs=epochs, seed=seed, runs_root=root, cache_teacher=cache, **hparams)
+    run = nd.fit(
+        method,
+        student=student(seed),
+        teacher=nd.zoo.teacher(TEACHER),
+        data=data,
+        max_epochs=epochs,
+        seed=seed,
+        runs_root=root,
+        cache_teacher=cache,
+        **hparams,
+    )
     assert run.status == "finished", run.status
     return epochs * len(data.dataset("train")), run
 
@@ -98,8 +108,16 @@ def make_panel(epochs: int, batch_size: int, seed: int, root: Path):
     from nbdistill.widgets.panel import Panel
 
     data = nd.data.Digits(batch_size=batch_size, seed=seed)
-    panel = Panel("kd", teacher=nd.zoo.teacher(TEACHER), student=student(seed), data=data,
-                  method="kd.hinton", max_epochs=epochs, seed=seed, runs_root=root)
+    panel = Panel(
+        "kd",
+        teacher=nd.zoo.teacher(TEACHER),
+        student=student(seed),
+        data=data,
+        method="kd.hinton",
+        max_epochs=epochs,
+        seed=seed,
+        runs_root=root,
+    )
     return panel, data
 
 
@@ -134,15 +152,21 @@ def main(argv=None) -> None:
     samples: dict[str, int] = {}
     redraws: list[int] = []
     final_draw: list[float] = []
-    print(f"digits, student MLP 64-{'-'.join(map(str, HIDDEN))}-10, teacher {TEACHER}, batch {args.batch_size}, "
-          f"{args.epochs} epochs, {args.reps} reps, {torch.get_num_threads()} thread(s)")
+    print(
+        f"digits, student MLP 64-{'-'.join(map(str, HIDDEN))}-10, teacher {TEACHER}, batch {args.batch_size}, "
+        f"{args.epochs} epochs, {args.reps} reps, {torch.get_num_threads()} thread(s)"
+    )
     for rep in range(args.reps):
-        cases = [("a", lambda rep=rep: hand_loop(args.epochs, args.batch_size, rep)),
-                 ("b", lambda rep=rep: with_fit(args.epochs, args.batch_size, rep, root))]
+        cases = [
+            ("a", lambda rep=rep: hand_loop(args.epochs, args.batch_size, rep)),
+            ("b", lambda rep=rep: with_fit(args.epochs, args.batch_size, rep, root)),
+        ]
         if panel is not None:
             cases.append(("c", lambda: with_panel(panel, data, args.epochs)))
-        cases += [("d", lambda rep=rep: with_fit(args.epochs, args.batch_size, rep, root, cache=False)),
-                  ("e", lambda rep=rep: with_fit(args.epochs, args.batch_size, rep, root, method="kd.student_only"))]
+        cases += [
+            ("d", lambda rep=rep: with_fit(args.epochs, args.batch_size, rep, root, cache=False)),
+            ("e", lambda rep=rep: with_fit(args.epochs, args.batch_size, rep, root, method="kd.student_only")),
+        ]
         for key, call in cases:
             start, start_cpu = time.perf_counter(), time.process_time()
             seen, run = call()
@@ -158,31 +182,48 @@ def main(argv=None) -> None:
                 redraws.append(panel.redraws)
                 final_draw.append(panel.renderer.last_cost)
                 note += f"   {panel.redraws} redraws"
-            print(f"  rep {rep} ({key}) {elapsed:7.2f} s  {seen / elapsed:9.0f} samples/s   cpu {cpu[key][-1]:6.2f} s{note}", flush=True)
+            print(
+                f"  rep {rep} ({key}) {elapsed:7.2f} s  {seen / elapsed:9.0f} samples/s   cpu {cpu[key][-1]:6.2f} s{note}",
+                flush=True,
+            )
 
-    names = {"a": "hand-written loop", "b": "nd.fit + run logger", "c": "nd.fit + live panel",
-             "d": "nd.fit, cache off", "e": "nd.fit student alone"}
+    names = {
+        "a": "hand-written loop",
+        "b": "nd.fit + run logger",
+        "c": "nd.fit + live panel",
+        "d": "nd.fit, cache off",
+        "e": "nd.fit student alone",
+    }
     median = {k: statistics.median(v) for k, v in times.items() if v}
     rate = {k: samples[k] / median[k] for k in median}
     print()
     for key in median:
         extra = f"   ({statistics.median(redraws):.0f} redraws a run)" if key == "c" else ""
-        print(f"({key}) {names[key]:<22} median {median[key]:7.2f} s   {rate[key]:9.0f} samples/s   "
-              f"cpu {statistics.median(cpu[key]):6.2f} s{extra}")
+        print(
+            f"({key}) {names[key]:<22} median {median[key]:7.2f} s   {rate[key]:9.0f} samples/s   "
+            f"cpu {statistics.median(cpu[key]):6.2f} s{extra}"
+        )
     print()
-    print(f"slowdown b/a   (time ratio, goal <= 1.5):        {median['b'] / median['a']:.2f}"
-          f"   (cpu time ratio {statistics.median(cpu['b']) / statistics.median(cpu['a']):.2f})")
+    print(
+        f"slowdown b/a   (time ratio, goal <= 1.5):        {median['b'] / median['a']:.2f}"
+        f"   (cpu time ratio {statistics.median(cpu['b']) / statistics.median(cpu['a']):.2f})"
+    )
     if "c" in median:
         train_only = statistics.median(in_run["b"]) / statistics.median(in_run["c"])
         print(f"throughput c/b while training (samples/s ratio over run.json start→end, goal >= 0.95): {train_only:.3f}")
-        print(f"  the whole call, with the panel's start and its final figure: {rate['c'] / rate['b']:.3f}"
-              f"   (the panel adds {median['c'] - median['b']:+.2f} s a run outside training; its final "
-              f"figure, drawn after the run ends with every view's margins fitted, took {statistics.median(final_draw):.2f} s)")
+        print(
+            f"  the whole call, with the panel's start and its final figure: {rate['c'] / rate['b']:.3f}"
+            f"   (the panel adds {median['c'] - median['b']:+.2f} s a run outside training; its final "
+            f"figure, drawn after the run ends with every view's margins fitted, took {statistics.median(final_draw):.2f} s)"
+        )
         panel.close()
     print(f"teacher cache  (time ratio d/b, cache off / on):  {median['d'] / median['b']:.2f}")
-    print(f"distilling vs training alone (time ratio b/e, goal about 1): {median['b'] / median['e']:.2f}"
-          f"   (without the cache d/e: {median['d'] / median['e']:.2f})")
+    print(
+        f"distilling vs training alone (time ratio b/e, goal about 1): {median['b'] / median['e']:.2f}"
+        f"   (without the cache d/e: {median['d'] / median['e']:.2f})"
+    )
     shutil.rmtree(root, ignore_errors=True)
+
 
 if __name__ == "__main__":
     main()

@@ -14,6 +14,7 @@ For each size it times, in the same process and on the same graphs:
 It prints the growth from one size to the next (linear mining grows 10× per 10× graphs) and the
 speed-up of the codes over the explicit trees, and checks both find the same trees with the same counts.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -91,8 +92,10 @@ def main() -> None:
     start = time.perf_counter()
     everything = make_graphs(sizes[-1])
     order = torch.randperm(len(everything), generator=torch.Generator().manual_seed(0)).tolist()
-    print(f"made {len(everything)} BA-motif graphs in {time.perf_counter() - start:.1f} s "
-          f"({sum(g.num_nodes for g in everything) / len(everything):.1f} nodes each)\n")
+    print(
+        f"made {len(everything)} BA-motif graphs in {time.perf_counter() - start:.1f} s "
+        f"({sum(g.num_nodes for g in everything) / len(everything):.1f} nodes each)\n"
+    )
     header = f"{'hops':>4} {'graphs':>7} {'codes s':>9} {'growth':>7} {'explicit s':>11} {'growth':>7} {'speed-up':>9} {'select s':>9} {'trees':>7} {'bytes ÷':>8} same"
     print(header)
     print("-" * len(header))
@@ -108,8 +111,10 @@ def main() -> None:
             )
             ratio = storage(graphs)["bytes"] / max(storage(distilled.graphs)["bytes"], 1) if distilled.graphs else float("nan")
             growth = (f"{t_codes / previous[0]:6.1f}×", f"{t_explicit / previous[1]:6.1f}×") if previous else ("", "")
-            print(f"{hops:>4} {n:>7} {t_codes:>9.3f} {growth[0]:>7} {t_explicit:>11.3f} {growth[1]:>7} "
-                  f"{t_explicit / t_codes:>8.1f}× {t_select:>9.3f} {len(miner.codes):>7} {ratio:>7.1f}× {same_counts(miner, explicit)}")
+            print(
+                f"{hops:>4} {n:>7} {t_codes:>9.3f} {growth[0]:>7} {t_explicit:>11.3f} {growth[1]:>7} "
+                f"{t_explicit / t_codes:>8.1f}× {t_select:>9.3f} {len(miner.codes):>7} {ratio:>7.1f}× {same_counts(miner, explicit)}"
+            )
             previous = (t_codes, t_explicit)
         print()
 

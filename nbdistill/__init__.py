@@ -10,6 +10,7 @@
 The names are loaded on first use: ``import nbdistill`` alone does not import torch or Lightning,
 so the Jupyter server extension (which reads run folders) starts in a fraction of a second.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -66,6 +67,20 @@ def panel(family: str = "kd", **kwargs):
 
 
 __all__ = [
-    "__version__", "data", "models", "runs", "zoo", "ConfigError", "HParam", "RunFolderError",
-    "TrainingFailed", "family_names", "get_method", "methods", "build", "fit", "resume", "panel",
+    "__version__",
+    "data",
+    "models",
+    "runs",
+    "zoo",
+    "ConfigError",
+    "HParam",
+    "RunFolderError",
+    "TrainingFailed",
+    "family_names",
+    "get_method",
+    "methods",
+    "build",
+    "fit",
+    "resume",
+    "panel",
 ]

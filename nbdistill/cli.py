@@ -1,4 +1,5 @@
 """The ``nbdistill`` command: ``fit --config``, ``resume``, ``runs``, ``demo`` and ``lab``."""
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     resume.add_argument("--root", help="runs root (default $NBDISTILL_RUNS or ./nbdistill-runs)")
     resume.add_argument("-v", "--verbose", action="store_true", help="on a bad config, show the parser's full message")
     lab = sub.add_parser("lab", help="start JupyterLab on the tutorials", add_help=True)
-    lab.add_argument("--dir", default=None, help="where to put the tutorials (default ./notebooks if it exists, else ./nbdistill-tutorials)")
+    lab.add_argument(
+        "--dir", default=None, help="where to put the tutorials (default ./notebooks if it exists, else ./nbdistill-tutorials)"
+    )
 
     if argv and argv[0] == "fit":
         return _fit(argv[1:])
@@ -110,14 +113,16 @@ def _runs(root: str | None) -> int:
         metrics = run.metrics
         acc = metrics.get("test/student_acc", metrics.get("val/student_acc"))
         gap = metrics.get("test/gap", metrics.get("val/gap"))
-        rows.append((
-            run.id,
-            run.method,
-            run.status + (f" ({run.error[:40]})" if run.error else ""),
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "?",
-            f"{acc:.3f}" if acc is not None else "-",
-            f"{gap:+.3f}" if gap is not None else "-",
-        ))
+        rows.append(
+            (
+                run.id,
+                run.method,
+                run.status + (f" ({run.error[:40]})" if run.error else ""),
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "?",
+                f"{acc:.3f}" if acc is not None else "-",
+                f"{gap:+.3f}" if gap is not None else "-",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())

@@ -12,12 +12,14 @@ each digit resembles the others, and it reaches ≈ 0.93 (Hinton, Vinyals & Dean
 Every number :func:`run_demo` prints, plots and returns is read back from the run folders
 (``Run.metrics``), never typed in.
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -60,7 +62,9 @@ def make_data(n_train: int | None = SETTING["n_train"], batch_size: int = SETTIN
     return Digits(batch_size=batch_size, n_train=n_train)
 
 
-def fit_one(method: str, seed: int, teacher, epochs: int, runs_root=None, setting: Mapping[str, Any] = SETTING, **kd_hparams: Any):
+def fit_one(
+    method: str, seed: int, teacher, epochs: int, runs_root=None, setting: Mapping[str, Any] = SETTING, **kd_hparams: Any
+):
     """One run: ``method`` (:data:`BASELINE` or :data:`KD`) from the seed's initial weights and data order.
 
     The teacher is passed to the student-alone run too: there it only *measures* agreement and
@@ -287,4 +291,3 @@ def run_demo(
         plot_demo(runs, summary, title=title).savefig(png, dpi=110, bbox_inches="tight")
         print(f"\nfigure: {png}")
     return {**summary, "setting": dict(SETTING), "epochs": epochs, "table": table, "png": png}
-

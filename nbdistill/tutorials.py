@@ -1,4 +1,5 @@
 """Where the tutorial notebooks are, and copying them somewhere a user can edit them."""
+
 from __future__ import annotations
 
 import shutil

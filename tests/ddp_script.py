@@ -1,4 +1,5 @@
 """Run by tests/test_ddp.py: Hinton KD under Lightning DDP with 2 CPU processes (gloo)."""
+
 import sys
 
 import torch

@@ -1,4 +1,5 @@
 """The evaluation protocol: explicit settings, the three rows, seeds, soft labels, population std."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """Expert trajectories: GSAM's direction, the buffer format, reuse, and checks."""
+
 import json
 
 import pytest
@@ -35,7 +36,9 @@ def test_gsam_direction_by_hand():
 
 def test_gsam_with_zero_radius_trains_the_plain_sgd_trajectory(tmp_path):
     sgd = train_experts(_net(), _data(), ExpertRecipe(epochs=2, augment=False), 1, root=tmp_path / "a", progress=False)
-    gsam = train_experts(_net(), _data(), ExpertRecipe(epochs=2, augment=False, optimizer="gsam", rho=0.0), 1, root=tmp_path / "b", progress=False)
+    gsam = train_experts(
+        _net(), _data(), ExpertRecipe(epochs=2, augment=False, optimizer="gsam", rho=0.0), 1, root=tmp_path / "b", progress=False
+    )
     assert torch.allclose(sgd.trajectory(0), gsam.trajectory(0), atol=1e-6)
 
 

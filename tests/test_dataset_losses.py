@@ -1,4 +1,5 @@
 """The dataset-distillation formulas on cases computed by hand."""
+
 import math
 
 import pytest
@@ -66,5 +67,7 @@ def test_gradient_penalty_and_soft_cross_entropy():
     assert float(gradient_penalty(grads)) == pytest.approx((16 + 0) / 2)
     logits = torch.randn(5, 3)
     y = torch.tensor([0, 2, 1, 1, 0])
-    assert float(soft_cross_entropy(logits, F.one_hot(y, 3).float())) == pytest.approx(float(F.cross_entropy(logits, y)), rel=1e-6)
+    assert float(soft_cross_entropy(logits, F.one_hot(y, 3).float())) == pytest.approx(
+        float(F.cross_entropy(logits, y)), rel=1e-6
+    )
     assert float(soft_cross_entropy(logits, y)) == pytest.approx(float(F.cross_entropy(logits, y)))

@@ -1,4 +1,5 @@
 """Every dataset.* method through nd.fit (and the CLI), bad input refused before training, FTD → MTT."""
+
 import json
 from pathlib import Path
 
@@ -11,8 +12,24 @@ from nbdistill import cli
 from nbdistill.core.errors import ConfigError
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
-METHODS = ["dataset.cda", "dataset.datm", "dataset.dc", "dataset.dm", "dataset.ftd", "dataset.mtt", "dataset.set", "dataset.tesla"]
-TINY_TRAJECTORY = {"syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 2, "num_experts": 1, "expert_train_epochs": 3, "batch_syn": 10}
+METHODS = [
+    "dataset.cda",
+    "dataset.datm",
+    "dataset.dc",
+    "dataset.dm",
+    "dataset.ftd",
+    "dataset.mtt",
+    "dataset.set",
+    "dataset.tesla",
+]
+TINY_TRAJECTORY = {
+    "syn_steps": 2,
+    "expert_epochs": 1,
+    "max_start_epoch": 2,
+    "num_experts": 1,
+    "expert_train_epochs": 3,
+    "batch_syn": 10,
+}
 TINY = {
     "dataset.dc": {"outer_loop": 2, "inner_loop": 1, "batch_real": 8},
     "dataset.dm": {"batch_real": 8},
@@ -40,8 +57,15 @@ def test_every_method_is_registered():
 @pytest.mark.parametrize("method", METHODS)
 def test_each_method_trains_and_measures_its_synthetic_set(method):
     hparams = dict(TINY.get(method, TINY_TRAJECTORY if method in ("dataset.mtt", "dataset.ftd") else {}))
-    run = nd.fit(method, student=_student("batch" if method == "dataset.cda" else "instance"), data=_data(),
-                 max_epochs=1, ipc=1, eval_epochs=2, **hparams)
+    run = nd.fit(
+        method,
+        student=_student("batch" if method == "dataset.cda" else "instance"),
+        data=_data(),
+        max_epochs=1,
+        ipc=1,
+        eval_epochs=2,
+        **hparams,
+    )
     assert run.status == "finished"
     assert 0.0 <= run.metrics["test/student_acc"] <= 1.0
     assert run.log.of("dd/images") and run.log.last("dd/images")["png"]
@@ -95,7 +119,16 @@ def test_example_configs_name_registered_methods():
 
 def test_mnist1d_signals_with_an_mlp_in_the_exact_mode():
     data = nd.data.MNIST1D(num_samples=400, n_train=60, batch_size=30, channels=False)
-    run = nd.fit("dataset.mtt", student=nd.models.MLP(40, [16], 10), data=data, max_epochs=1, ipc=1, eval_epochs=2,
-                 augment=False, gradient="exact_constant_memory", **TINY_TRAJECTORY)
+    run = nd.fit(
+        "dataset.mtt",
+        student=nd.models.MLP(40, [16], 10),
+        data=data,
+        max_epochs=1,
+        ipc=1,
+        eval_epochs=2,
+        augment=False,
+        gradient="exact_constant_memory",
+        **TINY_TRAJECTORY,
+    )
     assert run.status == "finished" and run.module.images.shape == (10, 40)
     assert run.log.last("dd/images")["png"]  # 1-D signals are drawn as strips

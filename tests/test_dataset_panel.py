@@ -1,4 +1,5 @@
 """A dataset method in the live panel: controls from its hyper-parameters, its own views drawn live."""
+
 import pytest
 
 import nbdistill as nd

@@ -1,4 +1,5 @@
 """Schedules: CDA's crop curriculum, DATM's growing window, AST's clipping and balance weights."""
+
 import itertools
 import math
 

@@ -1,4 +1,5 @@
 """The trajectory gradient: exact constant-memory sweep = full unrolling; TESLA = MTT only at N = 1."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """The same module trains under Lightning DDP with 2 CPU processes; only rank 0 writes the run folder."""
+
 import json
 import subprocess
 import sys
@@ -11,9 +12,7 @@ import pytest
 def test_ddp_two_cpu_processes_write_one_run_folder(tmp_path):
     root = tmp_path / "runs"
     script = Path(__file__).with_name("ddp_script.py")
-    proc = subprocess.run(
-        [sys.executable, str(script), str(root)], capture_output=True, text=True, timeout=600, cwd=tmp_path
-    )
+    proc = subprocess.run([sys.executable, str(script), str(root)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("RUN ") == 1, proc.stdout  # only rank 0 returns a Run
     folders = [p for p in root.iterdir()]

@@ -1,4 +1,5 @@
 """``run_demo``: a small version, checked against the runs it made."""
+
 import math
 
 import pytest

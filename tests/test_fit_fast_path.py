@@ -3,6 +3,7 @@
 Each is a speed measure (see bench/kd_throughput.py); these tests check that they change nothing
 a user can see: the same weights, the same logged steps, metrics still visible to callbacks.
 """
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -77,8 +78,16 @@ def test_a_foreign_logger_still_gets_the_terms_through_self_log(teacher, tmp_pat
     from pytorch_lightning.loggers import CSVLogger
 
     module = nd.build("kd.hinton", student(), teacher)
-    trainer = pl.Trainer(max_epochs=1, logger=CSVLogger(tmp_path), log_every_n_steps=5, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        logger=CSVLogger(tmp_path),
+        log_every_n_steps=5,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+    )
     trainer.fit(module, datamodule=nd.data.Digits())
     metrics = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text()
     assert "train/loss" in metrics and "val/student_acc" in metrics
@@ -106,8 +115,16 @@ class _TermsOf(nd.get_method("kd.hinton").module_class):
 def test_float_terms_are_logged_and_a_vector_term_is_named_in_the_error(teacher):
     module = _TermsOf(student(), teacher)
     module.extra = lambda batch: 0.5
-    trainer_kwargs = dict(max_epochs=1, logger=nd.core.RunLogger(), enable_checkpointing=False, enable_progress_bar=False,
-                          enable_model_summary=False, accelerator="cpu", devices=1, log_every_n_steps=5)
+    trainer_kwargs = dict(
+        max_epochs=1,
+        logger=nd.core.RunLogger(),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+        log_every_n_steps=5,
+    )
     logger = trainer_kwargs["logger"]
     pl.Trainer(**trainer_kwargs).fit(module, datamodule=nd.data.Digits())
     steps, values = nd.runs.open(logger.folder).scalars("train/extra")
@@ -177,9 +194,17 @@ def test_another_logger_or_callback_takes_lightnings_ordinary_path(teacher, tmp_
 
     module = nd.build("kd.hinton", student(), teacher)
     run_logger = RunLogger()
-    trainer = pl.Trainer(max_epochs=1, logger=[run_logger, CSVLogger(tmp_path)], callbacks=[RunControl()],
-                         log_every_n_steps=5, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, accelerator="cpu", devices=1)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        logger=[run_logger, CSVLogger(tmp_path)],
+        callbacks=[RunControl()],
+        log_every_n_steps=5,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+    )
     trainer.fit(module, datamodule=nd.data.Digits())
     assert module._lean is False and module.automatic_optimization is True
     csv = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text()

@@ -1,4 +1,5 @@
 """Bad input is refused before training; a failing run is marked failed; stop and resume are exact."""
+
 import json
 import threading
 
@@ -27,7 +28,10 @@ def _no_runs(root):
     "kwargs, message",
     [
         (dict(method="kd.hinton", student_out=7), "the student outputs 7 classes but the teacher outputs 10"),
-        (dict(method="kd.hinton", student_in=32), r"the student cannot take the data's inputs of shape \[64\].*expects 32 input features"),
+        (
+            dict(method="kd.hinton", student_in=32),
+            r"the student cannot take the data's inputs of shape \[64\].*expects 32 input features",
+        ),
         (dict(method="kd.hintn"), "unknown method 'kd.hintn'"),
         (dict(method="kd.hinton", temperature=50.0), r"'temperature' = 50.0 is outside its range \[1.0, 20.0\]"),
         (dict(method="kd.hinton", no_teacher=True), "kd.hinton needs a teacher"),

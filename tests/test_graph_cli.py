@@ -1,4 +1,5 @@
 """The graph examples run from the command line (shrunk to a few seconds)."""
+
 import json
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """The offline graph data sets: deterministic, balanced, the promised structure, clear errors."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """GLNN and FF-G2M losses against sums written out by hand (plain Python floats)."""
+
 import math
 
 import pytest

@@ -1,4 +1,5 @@
 """Mirage's mining: FP-growth, the selection thresholds, the distilled set and its model-agnostic property."""
+
 import itertools
 import random
 
@@ -68,8 +69,14 @@ def test_selection_keeps_sets_at_the_support_threshold_and_drops_shared_ones():
     # class 1: 10 graphs; {9} is frequent here too, {4} only here
     class1 = [{4, 9}] * 6 + [{9}] * 4
     kept = select_tree_sets(miner_with([class0, class1]), min_support=0.3)
-    assert kept[0] == {frozenset({1}): 3, frozenset({2}): 3, frozenset({1, 2}): 3,
-                       frozenset({1, 9}): 3, frozenset({2, 9}): 3, frozenset({1, 2, 9}): 3}
+    assert kept[0] == {
+        frozenset({1}): 3,
+        frozenset({2}): 3,
+        frozenset({1, 2}): 3,
+        frozenset({1, 9}): 3,
+        frozenset({2, 9}): 3,
+        frozenset({1, 2, 9}): 3,
+    }
     assert kept[1] == {frozenset({4}): 6, frozenset({4, 9}): 6}
     assert frozenset({9}) not in kept[0] and frozenset({9}) not in kept[1]  # frequent in both classes
     lower = select_tree_sets(miner_with([class0, class1]), min_support=0.2)

@@ -1,4 +1,5 @@
 """Computation-tree codes: WL-style bottom-up ids against explicit trees and tree isomorphism."""
+
 import itertools
 import random
 
@@ -46,7 +47,9 @@ def unrolled_tree(adjacency, node_label, edge_label, root: int, depth: int) -> n
 
 
 def isomorphic(a: nx.DiGraph, b: nx.DiGraph) -> bool:
-    same = lambda x, y: x == y
+    def same(x, y):
+        return x == y
+
     return nx.is_isomorphic(a, b, node_match=same, edge_match=same)
 
 
@@ -59,8 +62,13 @@ def test_codes_are_equal_exactly_when_the_explicit_trees_are_isomorphic(depth):
     for adjacency, node_label, edge_label in graphs:
         ids = codes.encode(*as_tensors(adjacency, node_label, edge_label)).tolist()
         for v in range(len(node_label)):
-            roots.append((ids[v], explicit_tree_code(adjacency, node_label, v, depth, edge_label),
-                          unrolled_tree(adjacency, node_label, edge_label, v, depth)))
+            roots.append(
+                (
+                    ids[v],
+                    explicit_tree_code(adjacency, node_label, v, depth, edge_label),
+                    unrolled_tree(adjacency, node_label, edge_label, v, depth),
+                )
+            )
     equal_pairs = 0
     for (id_a, canon_a, tree_a), (id_b, canon_b, tree_b) in itertools.combinations(roots, 2):
         assert (id_a == id_b) == (canon_a == canon_b) == isomorphic(tree_a, tree_b)

@@ -1,4 +1,5 @@
 """The graph family's views draw from empty, partial and finished logs."""
+
 import pytest
 from matplotlib.figure import Figure
 
@@ -13,9 +14,17 @@ def event(kind, name, step=0, **fields):
 
 def histogram(graphs, per_class):
     return event(
-        "histogram", "mirage/tree_support", edges=[0, 1, 2], counts=[sum(c) for c in zip(*per_class)],
-        per_class=per_class, trees=["1(2)", "2(1,1)"], thresholds=[3, 4], class_sizes=[10, 12],
-        graphs=graphs, total_graphs=22, distinct_trees=5,
+        "histogram",
+        "mirage/tree_support",
+        edges=[0, 1, 2],
+        counts=[sum(c) for c in zip(*per_class)],
+        per_class=per_class,
+        trees=["1(2)", "2(1,1)"],
+        thresholds=[3, 4],
+        class_sizes=[10, 12],
+        graphs=graphs,
+        total_graphs=22,
+        distinct_trees=5,
     )
 
 
@@ -37,8 +46,12 @@ def test_tree_histogram_draws_the_latest_counts_and_each_class_threshold():
 
 def test_distilled_vs_full_shows_both_curves_and_the_test_scores():
     log = EventLog(
-        [event("scalar", f"val/{who}_{m}", step=s, value=v) for s in (1, 2) for who in ("student", "full")
-         for m, v in (("acc", 0.5 + s / 10), ("auc", 0.6))]
+        [
+            event("scalar", f"val/{who}_{m}", step=s, value=v)
+            for s in (1, 2)
+            for who in ("student", "full")
+            for m, v in (("acc", 0.5 + s / 10), ("auc", 0.6))
+        ]
         + [event("scalar", "test/student_acc", value=0.75), event("scalar", "mirage/compression_bytes", value=8.0)]
     )
     ax = views.distilled_vs_full(Figure().subplots(), log)

@@ -1,4 +1,5 @@
 """The KD comparison table: gap closed, mean ± std over seeds, the order of rows."""
+
 import math
 import statistics
 
@@ -39,9 +40,20 @@ def test_rows_mean_std_and_order():
 @pytest.mark.slow
 def test_run_comparison_end_to_end():
     teacher = nd.zoo.teacher("digits-mlp")
-    results = run_comparison(["kd.hinton"], lambda seed: nd.models.MLP(64, [8], 10), teacher,
-                             lambda seed: nd.data.Digits(n_train=60, seed=seed), seeds=(0, 1), max_epochs=1)
-    assert [(r.method, r.seed) for r in results] == [("kd.student_only", 0), ("kd.student_only", 1), ("kd.hinton", 0), ("kd.hinton", 1)]
+    results = run_comparison(
+        ["kd.hinton"],
+        lambda seed: nd.models.MLP(64, [8], 10),
+        teacher,
+        lambda seed: nd.data.Digits(n_train=60, seed=seed),
+        seeds=(0, 1),
+        max_epochs=1,
+    )
+    assert [(r.method, r.seed) for r in results] == [
+        ("kd.student_only", 0),
+        ("kd.student_only", 1),
+        ("kd.hinton", 0),
+        ("kd.hinton", 1),
+    ]
     assert all(0 <= r.student_acc <= 1 and r.seconds_per_epoch > 0 for r in results)
     _, teacher_acc = comparison_rows(results)
     assert teacher_acc == pytest.approx(nd.zoo.info("digits-mlp")["test_acc"])

@@ -1,4 +1,5 @@
 """Hinton KD against its math (shared/reference/kd.md §1)."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """LELP against its definition (shared/reference/kd.md §6): subclasses sum to classes, S = 1 is KD."""
+
 import pytest
 import torch
 from torch import nn
@@ -84,7 +85,12 @@ def test_subclass_student_widens_only_the_last_linear_layer():
 def test_too_many_subclasses_and_a_teacher_without_linear_head_are_refused():
     teacher = nd.zoo.teacher("digits-mlp")  # 128-d embedding, 10 classes: 118 directions after projection
     with pytest.raises(nd.ConfigError, match="subclasses=20 exceeds"):
-        nd.build("kd.lelp", nd.models.MLP(64, [8], 10), teacher=nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)), subclasses=20)
+        nd.build(
+            "kd.lelp",
+            nd.models.MLP(64, [8], 10),
+            teacher=nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)),
+            subclasses=20,
+        )
     with pytest.raises(nd.ConfigError, match="last layer is an nn.Linear"):
         nd.build("kd.lelp", nd.models.MLP(64, [8], 10), teacher=nn.Sequential(nn.Flatten()))
     nd.build("kd.lelp", nd.models.MLP(64, [8], 10), teacher=teacher, subclasses=20)

@@ -1,4 +1,5 @@
 """Every KD method trains end to end (nd.fit and the CLI) and refuses bad input before training."""
+
 import math
 
 import pytest

@@ -1,4 +1,5 @@
 """The KD methods' losses against their math: hand computations, identities and second implementations."""
+
 import itertools
 import math
 
@@ -118,9 +119,7 @@ def test_pld_is_convex_in_the_student_logits(seed):
     _, zt = _logits(1, 6, seed=seed)
     s = torch.randn(6, dtype=torch.float64, generator=torch.Generator().manual_seed(10 + seed)) * 3
     y = torch.tensor([seed])
-    hessian = torch.autograd.functional.hessian(
-        lambda v: losses.plackett_luce_distillation(v[None], zt, y, 4.0)["loss"], s
-    )
+    hessian = torch.autograd.functional.hessian(lambda v: losses.plackett_luce_distillation(v[None], zt, y, 4.0)["loss"], s)
     assert torch.allclose(hessian, hessian.T, atol=1e-12)
     assert torch.linalg.eigvalsh(hessian).min() > -1e-10
 
@@ -281,7 +280,9 @@ def test_moe_routing_and_balance_loss():
     assert load_balancing_loss(probs, weights, top_k=1).item() == pytest.approx(1.0)
     skew = torch.zeros(8, 4)
     skew[:, 0] = 0.9
-    assert load_balancing_loss(torch.tensor([[0.9, 0.1 / 3, 0.1 / 3, 0.1 / 3]]).expand(8, 4), skew, 1).item() == pytest.approx(4 * 0.9)
+    assert load_balancing_loss(torch.tensor([[0.9, 0.1 / 3, 0.1 / 3, 0.1 / 3]]).expand(8, 4), skew, 1).item() == pytest.approx(
+        4 * 0.9
+    )
     model = MoEMLP(6, hidden=5, num_experts=4, expert_hidden=3, out_features=2, top_k=2)
     h = torch.randn(10, 5)
     p, w = model.route(h)

@@ -1,4 +1,5 @@
 """MTARD against its update rules (shared/reference/kd.md §4) and PGD against its definition."""
+
 import itertools
 import math
 
@@ -20,8 +21,12 @@ from nbdistill.families.kd.mtard import (
 
 def test_one_weight_step_by_hand():
     # L̂ = (0.9, 0.3) → r = L̂ / mean = (1.5, 0.5) → targets r / Σr = (0.75, 0.25)
-    w = update_weights(torch.tensor([0.5, 0.5], dtype=torch.float64), torch.tensor([0.9, 0.3], dtype=torch.float64),
-                       torch.ones(2, dtype=torch.float64), lr=0.025)
+    w = update_weights(
+        torch.tensor([0.5, 0.5], dtype=torch.float64),
+        torch.tensor([0.9, 0.3], dtype=torch.float64),
+        torch.ones(2, dtype=torch.float64),
+        lr=0.025,
+    )
     assert torch.allclose(w, torch.tensor([0.5 + 0.025 * 0.25, 0.5 - 0.025 * 0.25], dtype=torch.float64))
 
 
@@ -125,8 +130,15 @@ def test_two_teachers_are_needed_and_bad_epsilon_is_refused(runs_root):
 
 def test_fit_reports_clean_and_pgd_accuracy_and_balances():
     data = nd.data.Digits(n_train=100)
-    run = nd.fit("kd.mtard", student=nd.models.MLP(64, [16], 10), teacher=nd.zoo.teacher("digits-mlp"), data=data,
-                 max_epochs=1, attack_steps=2, eval_attack_steps=3)
+    run = nd.fit(
+        "kd.mtard",
+        student=nd.models.MLP(64, [16], 10),
+        teacher=nd.zoo.teacher("digits-mlp"),
+        data=data,
+        max_epochs=1,
+        attack_steps=2,
+        eval_attack_steps=3,
+    )
     m = run.metrics
     assert run.status == "finished"
     for name in ("student_acc", "student_pgd_acc", "robust_teacher_pgd_acc", "clean_teacher_pgd_acc"):

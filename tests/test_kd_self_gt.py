@@ -1,4 +1,5 @@
 """Self-distillation with ground-truth weighting against its math (shared/reference/kd.md §5)."""
+
 import numpy as np
 import pytest
 import torch
@@ -14,11 +15,21 @@ from nbdistill.families.kd.self_gt import (
 
 # The 11 noisy points of Mobahi et al. (2020), as used by Borup & Andersen's toy example.
 X = np.arange(11)[:, None] / 10
-Y = np.array([
-    0.38476636465198066, 1.2333967683416893, 1.33232242218057, 0.69201594888895180, -0.29756145531871736,
-    -0.24189291901377769, -0.7964485769175675, -0.9616480167034174, -0.49672509509916934, -0.3469066003991437,
-    0.5589512650600734,
-])
+Y = np.array(
+    [
+        0.38476636465198066,
+        1.2333967683416893,
+        1.33232242218057,
+        0.69201594888895180,
+        -0.29756145531871736,
+        -0.24189291901377769,
+        -0.7964485769175675,
+        -0.9616480167034174,
+        -0.49672509509916934,
+        -0.3469066003991437,
+        0.5589512650600734,
+    ]
+)
 GAMMA, LAM = 80.0, 0.2
 GRID = np.arange(101)[:, None] / 100
 TRUE = np.sin(2 * np.pi * GRID[:, 0])

@@ -1,4 +1,5 @@
 """Signal KD (ClST's SKD) against its formula, its 1-D networks, and a fit on MNIST-1D."""
+
 import numpy as np
 import pytest
 import torch
@@ -69,7 +70,12 @@ def test_signal_networks_shapes_and_errors():
 
 def test_images_are_refused_before_training(runs_root):
     with pytest.raises(nd.ConfigError, match="kd.signal distils 1-D signals"):
-        nd.fit("kd.signal", student=nd.models.MLP(64, [8], 10), teacher=nd.zoo.teacher("digits-mlp"), data=nd.data.Digits(n_train=100))
+        nd.fit(
+            "kd.signal",
+            student=nd.models.MLP(64, [8], 10),
+            teacher=nd.zoo.teacher("digits-mlp"),
+            data=nd.data.Digits(n_train=100),
+        )
     assert not runs_root.exists() or not any(runs_root.iterdir())
 
 

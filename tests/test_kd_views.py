@@ -1,4 +1,5 @@
 """KD views draw what the events say; efficiency counts match hand counts; the agreement matrix is right."""
+
 import numpy as np
 import pytest
 import torch
@@ -34,7 +35,15 @@ def test_agreement_matrix_counts_by_hand():
     m = classification_gap(t, s, torch.tensor([0, 1, 1, 2]), num_classes=3)
     assert m["agreement_matrix"] == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
     assert np.trace(m["agreement_matrix"]) / 4 == m["agreement"]
-    event = {"step": 3, "epoch": 0, "time": 0.0, "kind": "table", "name": "test/agreement_matrix", "columns": [0, 1, 2], "rows": m["agreement_matrix"]}
+    event = {
+        "step": 3,
+        "epoch": 0,
+        "time": 0.0,
+        "kind": "table",
+        "name": "test/agreement_matrix",
+        "columns": [0, 1, 2],
+        "rows": m["agreement_matrix"],
+    }
     ax = VIEWS["agreement_matrix"](_ax(), EventLog([event]))
     np.testing.assert_allclose(ax.images[0].get_array(), [[1, 0, 0], [0, 0.5, 0.5], [0, 0, 1]])
     assert "agreement 0.750" in ax.get_title()
@@ -42,14 +51,17 @@ def test_agreement_matrix_counts_by_hand():
 
 def test_gap_overlay_draws_one_line_per_run_and_the_teacher():
     logs = {
-        label: EventLog([_scalar("val/student_acc", s, a + 0.01 * s) for s in range(3)]
-                        + [_scalar("val/agreement", s, 0.9) for s in range(3)] + [_scalar("val/teacher_acc", 2, 0.97)])
+        label: EventLog(
+            [_scalar("val/student_acc", s, a + 0.01 * s) for s in range(3)]
+            + [_scalar("val/agreement", s, 0.9) for s in range(3)]
+            + [_scalar("val/teacher_acc", 2, 0.97)]
+        )
         for label, a in (("kd.hinton", 0.8), ("kd.dkd", 0.7))
     }
     ax = VIEWS["gap_overlay"](_ax(), logs)
-    solid = [l for l in ax.lines if l.get_linestyle() == "-"]
+    solid = [line for line in ax.lines if line.get_linestyle() == "-"]
     assert len(solid) == 2 and np.allclose(solid[1].get_ydata(), [0.7, 0.71, 0.72])
-    assert any(l.get_linestyle() == "--" and np.allclose(l.get_ydata(), 0.97) for l in ax.lines)
+    assert any(line.get_linestyle() == "--" and np.allclose(line.get_ydata(), 0.97) for line in ax.lines)
 
 
 def test_efficiency_counts_of_an_mlp_by_hand():
@@ -64,7 +76,9 @@ def test_efficiency_counts_of_an_mlp_by_hand():
 
 
 def test_efficiency_view_draws_the_measured_roofline():
-    event = eff.efficiency_event({"teacher": nd.zoo.teacher("digits-mlp"), "student": nd.models.MLP(64, [8], 10)}, torch.randn(64, 64), repeats=2)
+    event = eff.efficiency_event(
+        {"teacher": nd.zoo.teacher("digits-mlp"), "student": nd.models.MLP(64, [8], 10)}, torch.randn(64, 64), repeats=2
+    )
     assert event["peak_flops"] > 0 and event["bandwidth"] > 0
     rows = [dict(zip(event["columns"], r)) for r in event["rows"]]
     assert rows[0]["flops_per_sample"] > 10 * rows[1]["flops_per_sample"]
@@ -76,7 +90,11 @@ def test_efficiency_view_draws_the_measured_roofline():
 
 
 def test_comparison_view_bars_are_the_means():
-    rows = [["teacher", 0.97, 0.0, 1.0, float("nan"), 0], ["kd.student_only", 0.90, 0.01, 0.0, 0.5, 5], ["kd.hinton", 0.93, 0.02, 3 / 7, 0.6, 5]]
+    rows = [
+        ["teacher", 0.97, 0.0, 1.0, float("nan"), 0],
+        ["kd.student_only", 0.90, 0.01, 0.0, 0.5, 5],
+        ["kd.hinton", 0.93, 0.02, 3 / 7, 0.6, 5],
+    ]
     ax = VIEWS["comparison"](_ax(), EventLog([comparison_event(rows)]))
     widths = sorted(p.get_width() for p in ax.patches)
     assert np.allclose(widths, [0.90, 0.93])
@@ -84,20 +102,43 @@ def test_comparison_view_bars_are_the_means():
 
 
 def test_mtard_and_self_gt_views_read_their_events():
-    events = [_scalar(f"mtard/{n}", s, v) for s in range(3) for n, v in (("w_adv", 0.6), ("w_nat", 0.4), ("tau_adv", 1.0), ("tau_nat", 1.2))]
+    events = [
+        _scalar(f"mtard/{n}", s, v)
+        for s in range(3)
+        for n, v in (("w_adv", 0.6), ("w_nat", 0.4), ("tau_adv", 1.0), ("tau_nat", 1.2))
+    ]
     ax = VIEWS["mtard_balance"](_ax(), EventLog(events))
     assert np.allclose(ax.lines[0].get_ydata(), 0.6)
-    pgd = [_scalar("val/student_acc", 1, 0.9), _scalar("val/student_pgd_acc", 1, 0.4), _scalar("val/robust_teacher_pgd_acc", 1, 0.6)]
+    pgd = [
+        _scalar("val/student_acc", 1, 0.9),
+        _scalar("val/student_pgd_acc", 1, 0.4),
+        _scalar("val/robust_teacher_pgd_acc", 1, 0.6),
+    ]
     ax = VIEWS["robustness"](_ax(), EventLog(pgd))
     assert np.allclose(ax.lines[1].get_ydata(), [0.4])
-    gens = {"step": 5, "epoch": 2, "time": 0.0, "kind": "points", "name": "self_gt/generation_acc", "x": [0, 1, 2], "y": [0.8, 0.85, 0.86], "alpha": 0.6}
+    gens = {
+        "step": 5,
+        "epoch": 2,
+        "time": 0.0,
+        "kind": "points",
+        "name": "self_gt/generation_acc",
+        "x": [0, 1, 2],
+        "y": [0.8, 0.85, 0.86],
+        "alpha": 0.6,
+    }
     ax = VIEWS["generations"](_ax(), EventLog([gens]))
     assert np.allclose(ax.lines[0].get_ydata(), [0.8, 0.85, 0.86])
 
 
 def test_method_views_draw_from_a_finished_run():
-    run = nd.fit("kd.self_gt", student=nd.models.MLP(64, [8], 10), teacher=nd.zoo.teacher("digits-mlp"),
-                 data=nd.data.Digits(n_train=100), max_epochs=3, distillation_steps=2)
+    run = nd.fit(
+        "kd.self_gt",
+        student=nd.models.MLP(64, [8], 10),
+        teacher=nd.zoo.teacher("digits-mlp"),
+        data=nd.data.Digits(n_train=100),
+        max_epochs=3,
+        distillation_steps=2,
+    )
     assert int(run.module.generation) == 2
     gens = run.log.of("self_gt/generation_acc")[-1]
     assert gens["x"] == [0, 1, 2] and all(0 <= a <= 1 for a in gens["y"])
@@ -123,8 +164,9 @@ def test_every_kd_run_logs_its_efficiency_once_and_draws_every_view_in_rows():
     assert "agreement" in titles and "efficiency (roofline, batch 64)" in titles
     boxes = [ax.get_position() for ax in fig.axes if ax.get_title()]
     assert len({round(b.y0, 2) for b in boxes}) == 2  # two rows
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     from nbdistill.widgets.render import Composer
     from nbdistill.widgets.views import views_for

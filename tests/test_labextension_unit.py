@@ -1,4 +1,5 @@
 """Runs the TypeScript unit tests (vitest: event parsing, chart data, polling) from pytest."""
+
 import shutil
 import subprocess
 from pathlib import Path

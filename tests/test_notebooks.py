@@ -1,4 +1,5 @@
 """The tutorial notebooks: committed without outputs, and each runs top to bottom (QUICK sizes)."""
+
 import os
 from pathlib import Path
 

@@ -1,6 +1,7 @@
 """Resume that just works: periodic checkpoints, a killed run resumed, the run's own target, a resume
 that cannot start leaves the run as it was, Ctrl-C and SIGTERM are a stop (issue 17 items 8 and 9,
 issue 10 section 3)."""
+
 import json
 import os
 import signal
@@ -65,17 +66,33 @@ def test_periodic_checkpoints_every_n_epochs(teacher, runs_root, monkeypatch):
 
     saved = []
     original = callbacks.save_checkpoint_atomic
-    monkeypatch.setattr(callbacks, "save_checkpoint_atomic", lambda trainer, path: (saved.append(trainer.current_epoch), original(trainer, path)))
+    monkeypatch.setattr(
+        callbacks, "save_checkpoint_atomic", lambda trainer, path: (saved.append(trainer.current_epoch), original(trainer, path))
+    )
     run = nd.fit("kd.hinton", teacher=teacher, student=student(), data=digits(), max_epochs=7, checkpoint_every_epochs=2)
     assert saved == [1, 3, 5, 7]  # after epochs 2, 4 and 6 of 7 (current_epoch 1, 3, 5), and at the end
     assert run.checkpoint is not None and not list((run.path / "checkpoints").glob("*.tmp"))
     saved.clear()
-    nd.fit("kd.hinton", teacher=teacher, student=student(), data=digits(), max_epochs=3, checkpoint_every_epochs=None,
-           checkpoint_every_s=0.0)
+    nd.fit(
+        "kd.hinton",
+        teacher=teacher,
+        student=student(),
+        data=digits(),
+        max_epochs=3,
+        checkpoint_every_epochs=None,
+        checkpoint_every_s=0.0,
+    )
     assert saved == [0, 1, 3]  # the time trigger alone (the last epoch is saved by the end of training)
     saved.clear()
-    nd.fit("kd.hinton", teacher=teacher, student=student(), data=digits(), max_epochs=3, checkpoint_every_epochs=None,
-           checkpoint_every_s=None)
+    nd.fit(
+        "kd.hinton",
+        teacher=teacher,
+        student=student(),
+        data=digits(),
+        max_epochs=3,
+        checkpoint_every_epochs=None,
+        checkpoint_every_s=None,
+    )
     assert saved == [3]  # only the end of training
 
 
@@ -109,8 +126,16 @@ def test_a_killed_run_is_lost_then_resumed_from_its_last_checkpoint(teacher, run
 
 def test_resume_continues_to_the_runs_own_target(teacher, runs_root):
     event, observer = _stop_at(10)
-    part = nd.fit("kd.hinton", teacher=teacher, student=student(), data=digits(), max_epochs=6, seed=3, stop_event=event,
-                  observers=[observer])
+    part = nd.fit(
+        "kd.hinton",
+        teacher=teacher,
+        student=student(),
+        data=digits(),
+        max_epochs=6,
+        seed=3,
+        stop_event=event,
+        observers=[observer],
+    )
     assert part.status == "stopped" and part.max_epochs == 6
     resumed = nd.resume(part, teacher=teacher, student=student(), data=digits(), seed=3)
     assert resumed.status == "finished" and resumed.module.global_step == 6 * 4  # not fit's default of 20 epochs
@@ -124,8 +149,16 @@ def _bytes(run):
 
 def test_a_resume_that_cannot_start_leaves_the_run_as_it_was(teacher, runs_root):
     event, observer = _stop_at(30)
-    part = nd.fit("kd.hinton", teacher=teacher, student=student(), data=digits(), max_epochs=12, seed=3, stop_event=event,
-                  observers=[observer])
+    part = nd.fit(
+        "kd.hinton",
+        teacher=teacher,
+        student=student(),
+        data=digits(),
+        max_epochs=12,
+        seed=3,
+        stop_event=event,
+        observers=[observer],
+    )
     assert part.status == "stopped"
     before = _bytes(part)
     events_before = (part.path / "events.jsonl").read_bytes()
@@ -133,7 +166,9 @@ def test_a_resume_that_cannot_start_leaves_the_run_as_it_was(teacher, runs_root)
 
     with pytest.raises(nd.ConfigError, match=r"'temperature' = 50.0 is outside its range"):
         nd.resume(part, student=student(), temperature=50.0, **kw)
-    with pytest.raises(nd.ConfigError, match=r"run .* has already trained \d+ epochs, which reaches max_epochs=3: pass max_epochs"):
+    with pytest.raises(
+        nd.ConfigError, match=r"run .* has already trained \d+ epochs, which reaches max_epochs=3: pass max_epochs"
+    ):
         nd.resume(part, student=student(), max_epochs=3, **kw)
     with pytest.raises(nd.ConfigError, match="(?s)could not be resumed, and is left as it was: RuntimeError: .*size mismatch"):
         nd.resume(part, student=student(hidden=8), **kw)  # not the architecture it was trained with

@@ -1,5 +1,6 @@
 """One liveness rule for every reader (lost runs), the writer lock, the heartbeat, a failing disk,
 and the runs root checked before training (issue 17 items 7 and 9, issue 10 section 2)."""
+
 import errno
 import io
 import json
@@ -159,8 +160,9 @@ def test_the_same_run_id_twice_at_once_the_second_gets_a_clear_error(teacher, ru
     result = {}
 
     def first():
-        result["run"] = nd.fit("kd.hinton", teacher=teacher, student=_student(), data=_digits(), max_epochs=1, run_id="x",
-                               observers=[hold])
+        result["run"] = nd.fit(
+            "kd.hinton", teacher=teacher, student=_student(), data=_digits(), max_epochs=1, run_id="x", observers=[hold]
+        )
 
     thread = threading.Thread(target=first)
     thread.start()
@@ -249,8 +251,16 @@ def test_a_full_disk_fails_the_run_and_run_json_says_failed(teacher, runs_root, 
             time.sleep(0.6)  # the next event flushes (every 0.5 s) onto the full disk
 
     with pytest.raises(nd.TrainingFailed, match="No space left on device") as info:
-        nd.fit("kd.hinton", teacher=teacher, student=_student(), data=_digits(), max_epochs=5, run_id="full",
-               observers=[fill], checkpoint_every_epochs=None)
+        nd.fit(
+            "kd.hinton",
+            teacher=teacher,
+            student=_student(),
+            data=_digits(),
+            max_epochs=5,
+            run_id="full",
+            observers=[fill],
+            checkpoint_every_epochs=None,
+        )
     folder = runs_root / "full"
     info_json = json.loads((folder / "run.json").read_text())
     assert info_json["status"] == "failed" and "No space left on device" in info_json["error"]
@@ -269,8 +279,16 @@ def test_the_failed_status_is_kept_and_written_once_the_disk_has_room(teacher, r
             time.sleep(0.6)
 
     with pytest.raises(nd.TrainingFailed):
-        nd.fit("kd.hinton", teacher=teacher, student=_student(), data=_digits(), max_epochs=5, run_id="full",
-               observers=[fill], checkpoint_every_epochs=None)
+        nd.fit(
+            "kd.hinton",
+            teacher=teacher,
+            student=_student(),
+            data=_digits(),
+            max_epochs=5,
+            run_id="full",
+            observers=[fill],
+            checkpoint_every_epochs=None,
+        )
     folder = runs_root / "full"
     assert json.loads((folder / "run.json").read_text())["status"] == "running"
     assert not list(folder.glob(".tmp-*"))
@@ -296,8 +314,9 @@ def test_in_place_fallback_keeps_valid_json_within_the_old_size(tmp_path):
     target = tmp_path / "run.json"
     write_json_atomic(target, {"status": "running", "setting": {"x": "y" * 300}, "error": None})
     size = target.stat().st_size
-    assert runfolder.write_json_in_place(target, {"status": "failed", "setting": {"x": "y" * 300}, "error": "e" * 5000},
-                                         optional=("traceback", "setting"))
+    assert runfolder.write_json_in_place(
+        target, {"status": "failed", "setting": {"x": "y" * 300}, "error": "e" * 5000}, optional=("traceback", "setting")
+    )
     assert target.stat().st_size == size
     info = json.loads(target.read_text())
     assert info["status"] == "failed" and info["error"].startswith("eee") and info["error"].endswith("…")
@@ -329,13 +348,15 @@ def test_a_real_full_tmpfs(tmp_path):
     )
     proc = subprocess.run(
         ["unshare", "-rm", "sh", "-c", f'mount -t tmpfs -o size=2m tmpfs "{mount}" && exec "{sys.executable}" -c "$0"', script],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if "mount" in proc.stderr and "RESULT" not in proc.stdout:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()[:200]}")
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line is not None, (proc.returncode, proc.stdout[-2000:], proc.stderr[-3000:])
-    result = json.loads(line[len("RESULT "):])
+    result = json.loads(line[len("RESULT ") :])
     assert result == {"outcome": "TrainingFailed", "status": "failed", "tmp": []}
 
 

@@ -1,4 +1,5 @@
 """What a run produced, from the run: run.student(...) and run.distilled() (issue 10 section 4)."""
+
 import pytest
 import torch
 
@@ -23,7 +24,9 @@ def test_student_weights_loaded_into_a_module_or_rebuilt(teacher, runs_root):
         assert not student.training
         assert all(torch.equal(a, b) for a, b in zip(student.state_dict().values(), trained.state_dict().values()))
         assert torch.equal(student(x), trained.eval()(x))
-    with pytest.raises(nd.RunFolderError, match="student weights do not fit the MLP given: pass the architecture the run trained"):
+    with pytest.raises(
+        nd.RunFolderError, match="student weights do not fit the MLP given: pass the architecture the run trained"
+    ):
         run.student(_student(hidden=8))
     with pytest.raises(nd.RunFolderError, match=r"distils a student, not a data set: its output is run.student\(module\)"):
         run.distilled()
@@ -41,12 +44,36 @@ def test_a_student_that_cannot_be_rebuilt_asks_for_its_architecture(runs_root):
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), run.module.student.state_dict().values()))
 
 
-@pytest.mark.parametrize("method, hparams", [("dataset.dm", {"batch_real": 8}), ("dataset.datm", {
-    "syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 2, "num_experts": 1, "expert_train_epochs": 3, "batch_syn": 10,
-    "initial_max_start_epoch": 1, "expansion_end": 2, "ema_decay": 0.5})])
+@pytest.mark.parametrize(
+    "method, hparams",
+    [
+        ("dataset.dm", {"batch_real": 8}),
+        (
+            "dataset.datm",
+            {
+                "syn_steps": 2,
+                "expert_epochs": 1,
+                "max_start_epoch": 2,
+                "num_experts": 1,
+                "expert_train_epochs": 3,
+                "batch_syn": 10,
+                "initial_max_start_epoch": 1,
+                "expansion_end": 2,
+                "ema_decay": 0.5,
+            },
+        ),
+    ],
+)
 def test_a_dataset_run_gives_its_synthetic_set(runs_root, method, hparams):
-    run = nd.fit(method, student=nd.models.ConvNet((1, 8, 8), 10, width=4, depth=1),
-                 data=nd.data.Digits(image=True, n_train=60, batch_size=30), max_epochs=1, ipc=1, eval_epochs=1, **hparams)
+    run = nd.fit(
+        method,
+        student=nd.models.ConvNet((1, 8, 8), 10, width=4, depth=1),
+        data=nd.data.Digits(image=True, n_train=60, batch_size=30),
+        max_epochs=1,
+        ipc=1,
+        eval_epochs=1,
+        **hparams,
+    )
     images, labels = nd.runs.open(run.path).distilled()
     expected_images, expected_labels = run.module.distilled()  # the method's own rule (DATM: EMA images, soft labels)
     assert images.shape == (10, 1, 8, 8) and torch.equal(images, expected_images.cpu())
@@ -63,8 +90,9 @@ def test_a_mirage_run_gives_its_distilled_graphs(runs_root):
     from nbdistill.models.gnn import GIN
 
     data = BAMotifs(num_graphs=40, batch_size=8)
-    run = nd.fit("graph.mirage", student=GIN(data.num_node_features, 16, 2, num_layers=2), data=data, max_epochs=1,
-                 min_support=0.2)
+    run = nd.fit(
+        "graph.mirage", student=GIN(data.num_node_features, 16, 2, num_layers=2), data=data, max_epochs=1, min_support=0.2
+    )
     graphs = nd.runs.open(run.path).distilled()
     expected = run.module.distilled.graphs
     assert len(graphs) == len(expected) > 0

@@ -1,5 +1,4 @@
 import json
-import warnings
 
 import pytest
 
@@ -46,14 +45,14 @@ def test_observers_see_every_event_before_disk(tmp_path):
     assert seen and seen[0]["name"] == "a" and seen[0]["step"] == 3
     assert (tmp_path / "r2" / "events.jsonl").read_text() == ""  # buffered: flushed in batches
     logger.finalize("success")
-    assert "\"a\"" in (tmp_path / "r2" / "events.jsonl").read_text()
+    assert '"a"' in (tmp_path / "r2" / "events.jsonl").read_text()
 
 
 def test_half_written_last_line_is_left_for_the_next_read(tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text('{"step":0,"epoch":0,"time":0,"kind":"scalar","name":"x","value":1}\n{"step":1,"ep')
     events, offset = read_events(path)
-    assert len(events) == 1 and offset == path.read_text().index("{\"step\":1")
+    assert len(events) == 1 and offset == path.read_text().index('{"step":1')
     with open(path, "a") as f:
         f.write('och":0,"time":0,"kind":"scalar","name":"x","value":2}\n')
     more, offset2 = read_events(path, offset)
@@ -63,7 +62,7 @@ def test_half_written_last_line_is_left_for_the_next_read(tmp_path):
 def test_garbage_lines_are_skipped_with_a_warning_and_views_still_draw(tmp_path):
     folder = _write_run(tmp_path)
     with open(folder / "events.jsonl", "a") as f:
-        f.write("not json at all\n{\"no_kind\": 1}\n\x00\x01\n")
+        f.write('not json at all\n{"no_kind": 1}\n\x00\x01\n')
         f.write('{"step":9,"epoch":0,"time":0,"kind":"scalar","name":"train/loss","value":0.1}\n{"trunc')
     run = nd.runs.open(folder)
     with pytest.warns(RuntimeWarning, match="skipping unreadable event line"):
@@ -92,8 +91,13 @@ def test_run_json_records_what_was_trained():
     import nbdistill as nd
 
     student = nd.models.MLP(64, [8], 10)
-    run = nd.fit("kd.hinton", student=student, teacher=nd.zoo.teacher("digits-mlp"),
-                 data=nd.data.Digits(n_train=100, batch_size=32), max_epochs=1)
+    run = nd.fit(
+        "kd.hinton",
+        student=student,
+        teacher=nd.zoo.teacher("digits-mlp"),
+        data=nd.data.Digits(n_train=100, batch_size=32),
+        max_epochs=1,
+    )
     setting = json.loads((run.path / "run.json").read_text())["setting"]
     assert run.setting == setting
     assert setting["student"]["class"] == "MLP" and setting["student"]["params"] == 64 * 8 + 8 + 8 * 10 + 10

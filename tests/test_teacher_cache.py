@@ -1,4 +1,5 @@
 """The teacher-output cache is exact: the same training as computing the teacher on every batch."""
+
 import torch
 
 import nbdistill as nd

@@ -1,4 +1,5 @@
 """Views draw synthetic events on Axes: the right data on the lines, empty and partial logs."""
+
 from __future__ import annotations
 
 import io
@@ -56,7 +57,7 @@ def test_losses_plots_each_train_term_against_step():
 
 
 def test_losses_switches_to_log_scale_over_two_decades():
-    log = EventLog([scalar("train/loss", s, 10.0 ** -s) for s in range(5)])
+    log = EventLog([scalar("train/loss", s, 10.0**-s) for s in range(5)])
     ax = views.losses(axes(), log)
     assert ax.get_yscale() == "log"
     assert not ax.yaxis.get_minor_locator()()  # no minor ticks: half the cost of a live redraw

@@ -5,6 +5,7 @@ environment and asks Jupyter there whether both extensions are enabled. The fres
 reaches the dependencies (torch, jupyterlab, ...) where the running test suite finds them, whichever
 way it was installed (a venv, the system Python, PYTHONPATH): see :func:`fresh_venv`.
 """
+
 import importlib.util
 import json
 import os
@@ -36,7 +37,7 @@ def section(listing: str, folder: Path) -> str:
     start = [i for i, line in enumerate(lines) if is_header[i] and line.strip().endswith(str(folder))]
     assert start, f"{folder} not in:\n{listing}"
     out = []
-    for line, header in zip(lines[start[0] + 1:], is_header[start[0] + 1:]):
+    for line, header in zip(lines[start[0] + 1 :], is_header[start[0] + 1 :]):
         if header:
             break
         out.append(line)
@@ -96,7 +97,13 @@ def fresh_venv(venv: Path) -> dict:
     carried = []
     for entry in sys.path:
         path = Path(entry or ".").resolve()
-        if not path.is_dir() or path in (ROOT, ROOT / "tests") or path in stdlib or path.parent in stdlib and path.name == "lib-dynload":
+        if (
+            not path.is_dir()
+            or path in (ROOT, ROOT / "tests")
+            or path in stdlib
+            or path.parent in stdlib
+            and path.name == "lib-dynload"
+        ):
             continue
         carried.append(str(path))
     site_packages = run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip()
@@ -118,7 +125,9 @@ def test_fresh_venv_has_both_extensions_enabled(dists, tmp_path):
     mine = section(labext, venv / "share" / "jupyter" / "labextensions")
     assert "nbdistill v0.1.0" in mine and "enabled" in mine and "OK" in mine and "(python, nbdistill)" in mine
 
-    serverext = run(python, "-m", "jupyter_server.extension.serverextension", "list", cwd=tmp_path, env=env)  # `jupyter server extension list`
+    serverext = run(
+        python, "-m", "jupyter_server.extension.serverextension", "list", cwd=tmp_path, env=env
+    )  # `jupyter server extension list`
     mine = section(serverext, venv / "etc" / "jupyter")
     assert "nbdistill.server" in mine and "enabled" in mine
     assert "nbdistill.server  \x1b[32mOK" in mine or "nbdistill.server  OK" in mine

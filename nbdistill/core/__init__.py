@@ -3,25 +3,34 @@
 Loaded on first use (see the package's docstring): the errors, the registry and the run-folder
 reader import neither torch nor Lightning.
 """
+
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
 _NAMES = {
-    "ConfigError": ".errors", "NbDistillError": ".errors", "NonFiniteLoss": ".errors",
-    "RunFolderError": ".errors", "TrainingFailed": ".errors",
-    "RunLogger": ".logger", "RunWriter": ".logger",
+    "ConfigError": ".errors",
+    "NbDistillError": ".errors",
+    "NonFiniteLoss": ".errors",
+    "RunFolderError": ".errors",
+    "TrainingFailed": ".errors",
+    "RunLogger": ".logger",
+    "RunWriter": ".logger",
     "DistillModule": ".module",
-    "HParam": ".registry", "Method": ".registry", "family_names": ".registry", "get_method": ".registry",
-    "methods": ".registry", "register": ".registry",
+    "HParam": ".registry",
+    "Method": ".registry",
+    "family_names": ".registry",
+    "get_method": ".registry",
+    "methods": ".registry",
+    "register": ".registry",
 }
 
 if TYPE_CHECKING:
-    from .errors import ConfigError, NbDistillError, NonFiniteLoss, RunFolderError, TrainingFailed
-    from .logger import RunLogger, RunWriter
-    from .module import DistillModule
-    from .registry import HParam, Method, family_names, get_method, methods, register
+    from .errors import ConfigError, NbDistillError, NonFiniteLoss, RunFolderError, TrainingFailed  # noqa: F401 (resolved lazily, see __getattr__)
+    from .logger import RunLogger, RunWriter  # noqa: F401 (resolved lazily, see __getattr__)
+    from .module import DistillModule  # noqa: F401 (resolved lazily, see __getattr__)
+    from .registry import HParam, Method, family_names, get_method, methods, register  # noqa: F401 (resolved lazily, see __getattr__)
 
 
 def __getattr__(name: str) -> Any:

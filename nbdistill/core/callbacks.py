@@ -4,6 +4,7 @@ Each is a class of its own; a run registers them together as one :class:`RunCont
 Lightning dispatches every hook to every callback (about 40 us a training step for each callback
 here, measured: 4 empty callbacks cost 0.16 ms a step on a ~1.4 ms step).
 """
+
 from __future__ import annotations
 
 import math

@@ -1,13 +1,13 @@
 """``fit``: train any registered method headless and return its :class:`~nbdistill.core.run.Run`."""
+
 from __future__ import annotations
 
 import numbers
 import os
 import threading
 import warnings
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 from torch import nn
@@ -66,7 +66,11 @@ def check_max_epochs(max_epochs: Any) -> None:
     """Raise :class:`ConfigError` unless ``max_epochs`` is a whole number of at least 1 (Lightning
     reads 0 as "no training" and -1 as "train forever"; a string fails deep inside it)."""
     if isinstance(max_epochs, bool) or not isinstance(max_epochs, numbers.Integral):
-        hint = f"max_epochs={int(max_epochs)}" if isinstance(max_epochs, str) and max_epochs.strip().isdigit() else "e.g. max_epochs=20"
+        hint = (
+            f"max_epochs={int(max_epochs)}"
+            if isinstance(max_epochs, str) and max_epochs.strip().isdigit()
+            else "e.g. max_epochs=20"
+        )
         raise ConfigError(f"max_epochs must be a whole number, got {type(max_epochs).__name__} {max_epochs!r}; pass {hint}")
     if max_epochs < 1:
         raise ConfigError(

@@ -1,4 +1,5 @@
 """Teacher–student gap metrics for classifiers (pure functions, tensors in, numbers out)."""
+
 from __future__ import annotations
 
 import torch

@@ -10,6 +10,7 @@ passed on to the previous handler (the default one ends the process with status 
 Outside the main thread (the panel's training thread) nothing is installed: Python delivers
 signals to the main thread only.
 """
+
 from __future__ import annotations
 
 import signal

@@ -12,6 +12,7 @@ Every reader (``nd.runs``, :class:`~nbdistill.core.run.Run`, the CLI, the Jupyte
 lock existed, that its pid is no longer alive. On another host (a shared file system) it means a
 heartbeat older than :data:`STALE_AFTER` seconds.
 """
+
 from __future__ import annotations
 
 import errno

@@ -4,6 +4,7 @@
 through ``logger.experiment`` (a :class:`RunWriter`). In-process observers (the live panel) get
 every event as it is made, before it reaches the disk. Only global rank 0 writes.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -122,8 +123,10 @@ class RunWriter:
             write_json_atomic(self.folder / RUN_JSON, self.info)
         except OSError as exc:
             self._save_error = exc
-            if is_disk_full(exc) and self.info.get("status") != "running" and write_json_in_place(
-                self.folder / RUN_JSON, self.info, optional=("traceback", "setting", "versions")
+            if (
+                is_disk_full(exc)
+                and self.info.get("status") != "running"
+                and write_json_in_place(self.folder / RUN_JSON, self.info, optional=("traceback", "setting", "versions"))
             ):
                 self.unsaved = False
                 _UNSAVED.discard(self)

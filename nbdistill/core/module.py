@@ -5,6 +5,7 @@ kept in eval mode even while the module trains), sums nothing itself (each metho
 named loss terms from :meth:`DistillModule.loss_terms`, the total under ``"loss"``), logs every
 term, and measures the teacher–student gap each validation epoch and on the test split at the end.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -238,7 +239,13 @@ class DistillModule(pl.LightningModule):
         trainer = self.trainer
         overridden = any(
             getattr(type(self), hook) is not getattr(pl.LightningModule, hook)
-            for hook in ("optimizer_step", "optimizer_zero_grad", "configure_gradient_clipping", "on_before_zero_grad", "backward")
+            for hook in (
+                "optimizer_step",
+                "optimizer_zero_grad",
+                "configure_gradient_clipping",
+                "on_before_zero_grad",
+                "backward",
+            )
         )
         return (
             self._lean
@@ -430,7 +437,10 @@ def _step_counts(trainer: pl.Trainer) -> tuple[int, int] | None:
     """The optimiser steps counted by Lightning's automatic and manual loops (one of them is 0)."""
     try:
         loop = trainer.fit_loop.epoch_loop
-        return loop.automatic_optimization.optim_progress.optimizer.step.total.completed, loop.manual_optimization.optim_step_progress.total.completed
+        return (
+            loop.automatic_optimization.optim_progress.optimizer.step.total.completed,
+            loop.manual_optimization.optim_step_progress.total.completed,
+        )
     except AttributeError:  # another Lightning version: nothing to carry over
         return None
 

@@ -6,6 +6,7 @@ a ``dataset.*`` run's synthetic set as top-level tensors (``images``, ``labels``
 learns beside them: ``label_logits``, ``images_ema``, ``expert_labels``); a ``graph.mirage`` run its
 distilled graphs under ``mirage_distilled`` and the best-validation weights under ``mirage_best``.
 """
+
 from __future__ import annotations
 
 import types
@@ -42,7 +43,7 @@ def student_state(run: Run, checkpoint: dict[str, Any]) -> dict[str, Any]:
     best = checkpoint.get("mirage_best") or {}
     if "student" in best:
         return dict(best["student"][1])
-    state = {k[len("student."):]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith("student.")}
+    state = {k[len("student.") :]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith("student.")}
     if not state:
         raise RunFolderError(f"run {run.id}'s checkpoint holds no student weights")
     return state
@@ -91,16 +92,12 @@ def distilled_from_checkpoint(run: Run, load: Callable[[], dict[str, Any]]):
         checkpoint = load()
         saved = checkpoint.get("mirage_distilled")
         if saved is None:
-            raise RunFolderError(
-                f"run {run.id}'s checkpoint predates distilled graphs being saved with it: rerun it to get them"
-            )
+            raise RunFolderError(f"run {run.id}'s checkpoint predates distilled graphs being saved with it: rerun it to get them")
         from torch_geometric.data import Data
 
         return [Data(**graph) for graph in saved["graphs"]]
     if run.family != "dataset":
-        raise RunFolderError(
-            f"run {run.id} ({run.method}) distils a student, not a data set: its output is run.student(module)"
-        )
+        raise RunFolderError(f"run {run.id} ({run.method}) distils a student, not a data set: its output is run.student(module)")
     from .registry import get_method
 
     spec = get_method(run.method)

@@ -4,10 +4,12 @@ A method is a LightningModule class registered under ``"<family>.<name>"``. Its 
 are declared once (type, default, range) so that the panel builds its controls, the CLI its
 arguments and :func:`nbdistill.fit` its validation from the same declaration.
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from .errors import ConfigError
 
@@ -68,9 +70,7 @@ class Method:
         known = {h.name: h for h in self.hparams}
         unknown = sorted(set(values) - set(known))
         if unknown:
-            raise ConfigError(
-                f"{self.name}: unknown hyper-parameter(s) {unknown}; it takes {sorted(known) or 'none'}"
-            )
+            raise ConfigError(f"{self.name}: unknown hyper-parameter(s) {unknown}; it takes {sorted(known) or 'none'}")
         merged = self.defaults()
         for key, value in values.items():
             merged[key] = known[key].check(value, self.name)

@@ -10,6 +10,7 @@ says after a failure, an interrupt or a resume that could not start.
   raised again as ``KeyboardInterrupt`` (the run is ``stopped``, see :class:`~.callbacks.RunStatus`);
   anything else leaves the run ``failed`` and raises :class:`~.errors.TrainingFailed`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -103,7 +104,9 @@ def after_failure(
     if isinstance(interrupted, KeyboardInterrupt) or isinstance(exc, KeyboardInterrupt):
         # Lightning answers Ctrl-C with sys.exit(1); the caller (a notebook cell) gets the interrupt back
         where = f"run {run.id} is {run.status}" if run is not None else "no run folder was written"
-        stop = KeyboardInterrupt(f"interrupted: {where}" + ("; nd.resume(run) continues it" if run is not None and run.checkpoint else ""))
+        stop = KeyboardInterrupt(
+            f"interrupted: {where}" + ("; nd.resume(run) continues it" if run is not None and run.checkpoint else "")
+        )
         stop.run = run
         raise stop from None
     if interrupted is not None or not isinstance(exc, Exception):
@@ -118,4 +121,3 @@ def after_failure(
     if raise_on_failure:
         raise TrainingFailed(f"{method} failed: {type(exc).__name__}: {exc}", run) from exc
     return run
-

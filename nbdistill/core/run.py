@@ -1,5 +1,6 @@
 """``Run``: read a run folder (live or finished) — its info, events, scalars, static plot, and what
 it produced (:meth:`Run.student`, :meth:`Run.distilled`)."""
+
 from __future__ import annotations
 
 import os

@@ -18,6 +18,7 @@ A run is a folder ``<runs root>/<run id>/`` holding
 The runs root is ``$NBDISTILL_RUNS`` or ``./nbdistill-runs``. Readers tolerate a half-written last
 line (it is left for the next read) and skip garbage lines with a warning.
 """
+
 from __future__ import annotations
 
 import errno

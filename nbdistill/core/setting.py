@@ -3,6 +3,7 @@
 The hyper-parameters alone do not say what a run's figures mean: 100 labelled digits or all of
 them, which student. :func:`describe_setting` reads it off the objects a run was given.
 """
+
 from __future__ import annotations
 
 import inspect

@@ -7,6 +7,7 @@ Your own data needs no class: :func:`as_datamodule` (which ``nd.fit`` and the pa
 ``(X, y)`` arrays, tensors or a DataFrame, a dict of splits, a torch ``Dataset`` or ``DataLoader``,
 a PyG graph with node masks or a list of graphs.
 """
+
 from .adapt import ArrayData, GraphList, GraphNodes, as_datamodule
 from .base import ArrayDataModule, SplitsMade
 from .digits import Digits
@@ -15,7 +16,20 @@ from .mnist1d import MNIST1D
 from .sampling import EpochSeededSampler
 
 __all__ = [
-    "as_datamodule", "ArrayData", "ArrayDataModule", "GraphList", "GraphNodes", "SplitsMade", "Digits", "MNIST1D",
-    "EpochSeededSampler", "BAMotifs", "LabelledMotifs", "TUGraphs", "KarateClub", "SBM", "GraphSetDataModule",
+    "as_datamodule",
+    "ArrayData",
+    "ArrayDataModule",
+    "GraphList",
+    "GraphNodes",
+    "SplitsMade",
+    "Digits",
+    "MNIST1D",
+    "EpochSeededSampler",
+    "BAMotifs",
+    "LabelledMotifs",
+    "TUGraphs",
+    "KarateClub",
+    "SBM",
+    "GraphSetDataModule",
     "NodeDataModule",
 ]

@@ -1,5 +1,6 @@
 """``ArrayDataModule``: the shared machinery of the embedded data sets (splits, exact-resume order),
 and the checks every in-memory split goes through: class labels, inputs, made splits."""
+
 from __future__ import annotations
 
 import sys
@@ -227,10 +228,7 @@ class ArrayDataModule(pl.LightningDataModule):
         if getattr(self, "num_classes", None) is None:
             self.num_classes = 1 + max((int(y.max()) for _, y in tensors.values() if len(y)), default=0)
             self.num_classes_inferred = True
-        self._splits = {
-            name: TensorDataset(x.reshape(-1, *self.input_shape), y)
-            for name, (x, y) in tensors.items()
-        }
+        self._splits = {name: TensorDataset(x.reshape(-1, *self.input_shape), y) for name, (x, y) in tensors.items()}
         self._sampler = EpochSeededSampler(len(self._splits["train"]), self.seed)
 
     def skip_batches_once(self, batches: int) -> None:

@@ -1,7 +1,8 @@
 """``Digits``: scikit-learn's embedded 8×8 handwritten digits as a LightningDataModule (no download)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

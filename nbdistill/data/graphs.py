@@ -14,6 +14,7 @@ Node classification (one graph whose nodes are split into train/val/test masks):
 - :class:`KarateClub` — PyG's bundled Zachary karate club (34 nodes, 4 communities, 4 labelled nodes).
 - :class:`SBM` — a stochastic block model with a homophily knob and noisy class-dependent features.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -101,7 +102,9 @@ class GraphSetDataModule(pl.LightningDataModule):
             )
         except ValueError as exc:
             raise ConfigError(f"cannot split {len(graphs)} graphs into train/val/test by class: {exc}") from exc
-        self._splits = {name: [graphs[i] for i in sorted(part)] for name, part in (("train", train), ("val", val), ("test", test))}
+        self._splits = {
+            name: [graphs[i] for i in sorted(part)] for name, part in (("train", train), ("val", val), ("test", test))
+        }
         self._sampler = EpochSeededSampler(len(self._splits["train"]), self.seed)
 
     def graphs(self, split: str) -> list:
@@ -317,7 +320,7 @@ def _split_masks(y: torch.Tensor, candidates: torch.Tensor, train_per_class: int
                 f"class {c} has {len(nodes)} nodes: too few for {train_per_class} train, {val_per_class} val and a test node"
             )
         train[nodes[:train_per_class]] = True
-        val[nodes[train_per_class:train_per_class + val_per_class]] = True
+        val[nodes[train_per_class : train_per_class + val_per_class]] = True
     return train, val, candidates & ~train & ~val
 
 
@@ -454,5 +457,7 @@ class SBM(NodeDataModule):
             edge_index = sbm_edges(sizes, probs)
             means = torch.randn(self.num_classes, self.num_node_features)
             x = means[y] + self.feature_noise * torch.randn(self.num_nodes, self.num_node_features)
-        train, val, test = _split_masks(y, torch.ones_like(y, dtype=torch.bool), self.train_per_class, self.val_per_class, self.seed)
+        train, val, test = _split_masks(
+            y, torch.ones_like(y, dtype=torch.bool), self.train_per_class, self.val_per_class, self.seed
+        )
         return Data(x=x, edge_index=edge_index, y=y, train_mask=train, val_mask=val, test_mask=test)

@@ -1,4 +1,5 @@
 """``MNIST1D``: the 1-D analogue of MNIST (Greydanus, 2020), generated locally by the ``mnist1d`` package."""
+
 from __future__ import annotations
 
 import numpy as np

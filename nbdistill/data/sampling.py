@@ -1,8 +1,9 @@
 """Samplers whose order is a function of (seed, epoch), so a resumed run sees the same batches."""
+
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch.utils.data import Sampler

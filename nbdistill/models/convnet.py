@@ -2,9 +2,10 @@
 
 It is the shape of the "ConvNet" used throughout dataset distillation, scaled to small images.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -13,7 +14,9 @@ from torch import nn
 class ConvNet(nn.Module):
     """``depth`` conv blocks of ``width`` channels on ``[C, H, W]`` inputs (flat inputs are reshaped)."""
 
-    def __init__(self, in_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, width: int = 32, depth: int = 2, norm: str = "instance"):
+    def __init__(
+        self, in_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10, width: int = 32, depth: int = 2, norm: str = "instance"
+    ):
         super().__init__()
         c, h, w = in_shape
         self.in_shape = tuple(in_shape)

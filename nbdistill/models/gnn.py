@@ -9,6 +9,7 @@ Each is ``num_layers`` convolutions of width ``hidden`` with ReLU after each, th
 
 Call as ``model(x, edge_index)`` (node logits) or ``model(x, edge_index, batch, root_mask)``.
 """
+
 from __future__ import annotations
 
 from itertools import pairwise

@@ -1,7 +1,8 @@
 """A multi-layer perceptron, the default student and teacher of the tutorials."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -12,6 +12,7 @@ output (a residual connection):
 The stem and head are the *non-expert* weights, the ones a dense student of the same widths can
 be initialised from (:meth:`MoEMLP.non_expert_layers`).
 """
+
 from __future__ import annotations
 
 import torch

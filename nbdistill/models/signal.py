@@ -6,6 +6,7 @@ convolutions (the "convolutional projection" that ClST's convolution-transformer
 and CvT use), so attention sees local shape as well as global context. :class:`SignalCNN` is the
 small student: two convolution–pooling stages and a linear classifier.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -97,8 +98,12 @@ class SignalCNN(nn.Module):
         c, length = in_shape
         self.in_shape = (int(c), int(length))
         self.features = nn.Sequential(
-            nn.Conv1d(c, width, 5, padding=2), nn.ReLU(), nn.MaxPool1d(2),
-            nn.Conv1d(width, width, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2),
+            nn.Conv1d(c, width, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool1d(2),
+            nn.Conv1d(width, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool1d(2),
         )
         self.classifier = nn.Linear(width * (length // 4), num_classes)
 

@@ -6,6 +6,7 @@
 
 ``Panel`` is imported lazily, so ``Run.plot`` and the drawing worker never import ipywidgets.
 """
+
 from . import views
 
 __all__ = ["Panel", "views"]

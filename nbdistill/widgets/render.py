@@ -17,6 +17,7 @@ parent sends JSON ``{"op": "reset", "views", "modules", "figsize", "dpi"}`` and
 (``P``: PNG follows; ``E``: a view raised, its traceback follows; ``I``: a view module would not
 import, so the parent draws locally) and a frame.
 """
+
 from __future__ import annotations
 
 import io
@@ -290,10 +291,15 @@ class Renderer:
             self._composer = None
             if self._proc is not None:
                 try:
-                    self._send({
-                        "op": "reset", "views": self.views, "modules": view_modules(self.views),
-                        "figsize": self.figsize, "dpi": self.dpi,
-                    })
+                    self._send(
+                        {
+                            "op": "reset",
+                            "views": self.views,
+                            "modules": view_modules(self.views),
+                            "figsize": self.figsize,
+                            "dpi": self.dpi,
+                        }
+                    )
                 except OSError as exc:
                     self._use_local(f"worker died: {exc}")
 
@@ -303,7 +309,7 @@ class Renderer:
         with self._lock:
             start = time.perf_counter()
             end = len(events)
-            new = events[self._sent:end]
+            new = events[self._sent : end]
             self._sent = end
             self._local_log.extend(new)  # kept so that a dead worker can be replaced at once
             if self._proc is not None:

@@ -5,6 +5,7 @@ The same view draws in the live panel, in ``Run.plot()`` and in the tests. Every
 runs) and returns the Axes. Views draw from an empty or partial log without error ("waiting for
 data…") and never call pyplot, so they are safe in background threads and worker processes.
 """
+
 from __future__ import annotations
 
 import math
@@ -114,8 +115,15 @@ def gap(ax: Axes, log: EventLog, stage: str = "val") -> Axes:
         handles.append(line)
         labels.append("KL")
     ax.legend(
-        handles, labels, fontsize=LEGEND_SIZE, loc="upper center", bbox_to_anchor=(0.5, -0.2),
-        ncol=len(labels), frameon=False, handlelength=1.5, columnspacing=1.0,
+        handles,
+        labels,
+        fontsize=LEGEND_SIZE,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.2),
+        ncol=len(labels),
+        frameon=False,
+        handlelength=1.5,
+        columnspacing=1.0,
     )
     return ax
 
@@ -210,7 +218,7 @@ def draw_run(
     else:
         fig.clear()
     axes = fig.subplots(rows, per_row, squeeze=False).ravel()
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.remove()
     for ax, name in zip(axes, names):
         VIEWS[name](ax, log)

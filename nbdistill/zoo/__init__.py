@@ -3,6 +3,7 @@
 ``nd.zoo.teacher("digits-mlp")`` returns the network in eval mode; ``nd.zoo.info(name)`` says how
 it was made. ``python -m nbdistill.zoo.make_teachers`` remakes the checkpoints deterministically.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

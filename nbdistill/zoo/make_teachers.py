@@ -8,6 +8,7 @@ another machine the retrained teacher's weights differ slightly from the shipped
 accuracy is the same within a few test examples and its predictions agree with the shipped
 teacher's on nearly every test input (tests/test_data_models_zoo.py states the margins).
 """
+
 from __future__ import annotations
 
 import sys

@@ -1,8 +1,9 @@
 """What each shipped teacher is: its network, its data and how it was trained."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from torch import nn
 

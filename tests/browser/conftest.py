@@ -13,6 +13,7 @@
 Every test under ``tests/browser`` is skipped, with the reason, when ``/usr/bin/chromium`` or
 Playwright is missing. Screenshots belong in ``tests/_artifacts/`` (git-ignored): see ``ARTIFACTS``.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,14 @@ CHROMIUM = Path(os.environ.get("NBDISTILL_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[1] / "_artifacts"
 VIEWPORT = {"width": 1400, "height": 1100}
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--disable-dev-shm-usage",
 ]
 #: Seconds to wait for the server to answer (its extensions import torch: slow on a busy machine).
@@ -129,9 +136,17 @@ def lab_server(tmp_path_factory):
     )
     log = base / "lab.log"
     command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-        "--ip", "127.0.0.1", "--port", str(port),
-        f"--ServerApp.token={token}", f"--ServerApp.root_dir={root_dir}",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={root_dir}",
         "--ServerApp.port_retries=0",
         f"--LabApp.user_settings_dir={base / 'settings'}",
         f"--LabApp.workspaces_dir={base / 'workspaces'}",
@@ -175,7 +190,11 @@ def lab_context(tmp_path_factory):
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, viewport=VIEWPORT,
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=VIEWPORT,
         )
         context.set_default_timeout(60_000)
         try:

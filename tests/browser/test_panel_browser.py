@@ -5,6 +5,7 @@ Screenshots go to ``tests/_artifacts/`` (``panel-running-1.png``, ``panel-runnin
 ``docs/panel.png``, the picture the README shows, when that is missing or ``NBDISTILL_UPDATE_DOCS=1``
 (so that running the tests does not rewrite a committed image every time).
 """
+
 from __future__ import annotations
 
 import json

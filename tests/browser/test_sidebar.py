@@ -5,6 +5,7 @@ while hidden; the launcher copies a tutorial into the working folder and opens i
 Screenshots go to ``tests/_artifacts/``: ``sidebar.png`` (a live run in the sidebar), ``viewer.png``
 (its charts while it trains), ``stopped.png`` (after Stop), ``static-plot.png``.
 """
+
 import json
 import time
 import uuid
@@ -59,8 +60,12 @@ def write_notebook(path: Path, source: str) -> None:
 def finished_run(lab_server):
     """A short real run, so the sidebar lists a finished run beside the live one."""
     return nd.fit(
-        "kd.hinton", teacher=nd.zoo.teacher("digits-mlp"), student=nd.models.MLP(64, [16], 10),
-        data=nd.data.Digits(), max_epochs=3, runs_root=lab_server.runs_root,
+        "kd.hinton",
+        teacher=nd.zoo.teacher("digits-mlp"),
+        student=nd.models.MLP(64, [16], 10),
+        data=nd.data.Digits(),
+        max_epochs=3,
+        runs_root=lab_server.runs_root,
     )
 
 

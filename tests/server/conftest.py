@@ -1,4 +1,5 @@
 """Fixtures for the server-extension tests: pytest-jupyter's server fixtures and run folders."""
+
 import json
 import shutil
 import time
@@ -43,8 +44,17 @@ def make_run(runs_root):
     def make(run_id, status="running", lines=(), **info):
         folder = runs_root / run_id
         folder.mkdir(parents=True)
-        info = {"id": run_id, "family": "kd", "method": "kd.hinton", "hparams": {"temperature": 4.0},
-                "status": status, "error": None, "started": time.time() - 5, "ended": None, **info}
+        info = {
+            "id": run_id,
+            "family": "kd",
+            "method": "kd.hinton",
+            "hparams": {"temperature": 4.0},
+            "status": status,
+            "error": None,
+            "started": time.time() - 5,
+            "ended": None,
+            **info,
+        }
         (folder / "run.json").write_text(json.dumps(info))
         (folder / "events.jsonl").write_text("".join(line + "\n" for line in lines))
         return folder

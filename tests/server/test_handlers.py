@@ -1,4 +1,5 @@
 """The REST handlers of the server extension, through a real Jupyter server (pytest-jupyter)."""
+
 import json
 import threading
 import time
@@ -35,7 +36,11 @@ async def raw_status(http_server_client, jp_base_url, jp_auth_header, path):
 
 
 async def test_list_runs_summarises_each_run(jp_fetch, finished_run, make_run):
-    make_run("live-one", started=time.time() + 60, lines=[json.dumps({"step": 1, "epoch": 0, "time": 1.0, "kind": "scalar", "name": "train/loss", "value": 2.0})])
+    make_run(
+        "live-one",
+        started=time.time() + 60,
+        lines=[json.dumps({"step": 1, "epoch": 0, "time": 1.0, "kind": "scalar", "name": "train/loss", "value": 2.0})],
+    )
     reply = await get_json(jp_fetch, "runs")
     runs = {r["id"]: r for r in reply["runs"]}
     assert set(runs) == {"real-hinton", "live-one"}
@@ -143,8 +148,13 @@ async def test_stop_ends_a_real_training_run(jp_fetch, runs_root):
 
     def train():
         result["run"] = nd.fit(
-            "kd.hinton", teacher=nd.zoo.teacher("digits-mlp"), student=nd.models.MLP(64, [16], 10),
-            data=nd.data.Digits(), max_epochs=3000, runs_root=runs_root, run_id="long",  # stopped long before
+            "kd.hinton",
+            teacher=nd.zoo.teacher("digits-mlp"),
+            student=nd.models.MLP(64, [16], 10),
+            data=nd.data.Digits(),
+            max_epochs=3000,
+            runs_root=runs_root,
+            run_id="long",  # stopped long before
         )
 
     thread = threading.Thread(target=train, daemon=True)
@@ -167,10 +177,15 @@ async def test_stop_ends_a_real_training_run(jp_fetch, runs_root):
 
 
 async def test_requests_without_the_token_get_403(jp_fetch, finished_run):
-    for parts, method in [(("runs",), "GET"), (("runs", "real-hinton", "events"), "GET"),
-                          (("runs", "real-hinton", "stop"), "POST"), (("tutorials",), "GET")]:
-        code = await status_of(jp_fetch, *parts, method=method, body="" if method == "POST" else None,
-                               headers={"Authorization": ""})
+    for parts, method in [
+        (("runs",), "GET"),
+        (("runs", "real-hinton", "events"), "GET"),
+        (("runs", "real-hinton", "stop"), "POST"),
+        (("tutorials",), "GET"),
+    ]:
+        code = await status_of(
+            jp_fetch, *parts, method=method, body="" if method == "POST" else None, headers={"Authorization": ""}
+        )
         assert code == 403, parts
 
 

@@ -1,4 +1,5 @@
 """The pure parts of the server extension: sparkline decimation, runs root, main loss choice."""
+
 import numpy as np
 import pytest
 

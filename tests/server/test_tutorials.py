@@ -1,4 +1,5 @@
 """Tutorial listing and copying (what the launcher and palette entries call)."""
+
 import json
 from pathlib import Path
 
@@ -21,7 +22,9 @@ def shipped(tmp_path, monkeypatch):
     folder = tmp_path / "shipped"
     folder.mkdir()
     (folder / "00_tour.ipynb").write_text(notebook("A tour of nbdistill"))
-    (folder / "01_knowledge_distillation.ipynb").write_text(json.dumps({"cells": [], "nbformat": 4, "nbformat_minor": 5, "metadata": {}}))
+    (folder / "01_knowledge_distillation.ipynb").write_text(
+        json.dumps({"cells": [], "nbformat": 4, "nbformat_minor": 5, "metadata": {}})
+    )
     monkeypatch.setattr(tutorials, "tutorials_dir", lambda: folder)
     return folder
 

@@ -7,6 +7,7 @@ Building blocks: :mod:`.losses` (the formulas), :mod:`.unroll` (the inner loop a
 gradients), :mod:`.experts` (expert trajectory buffers), :mod:`.evaluate` (the evaluation protocol),
 :mod:`.views` (live views).
 """
+
 from . import distribution_matching, gradient_matching, recover, trajectory, views  # noqa: F401  (registers methods and views)
 from .evaluate import EvalSettings, Report, evaluate_protocol, evaluate_set
 from .experts import ExpertBuffer, ExpertRecipe, train_experts

@@ -11,6 +11,7 @@ pixels. Ranges follow DSA's ``ParamDiffAug``: scale in [1/1.2, 1.2] per axis, ro
 colour jitter are left out of the default strategy: digits are not mirror-symmetric and the kit's
 images are standardised grey levels.
 """
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """``dataset.dm``: Dataset Condensation with Distribution Matching (Zhao & Bilen, WACV 2023)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -62,7 +63,7 @@ class DM(DatasetDistillModule):
         loss = self.images.new_zeros(())
         for c in range(self.num_classes):
             real = self.real_batch(c, self.batch_real, g)
-            syn = self.images[c * self.ipc:(c + 1) * self.ipc]
+            syn = self.images[c * self.ipc : (c + 1) * self.ipc]
             if self.augment:
                 seed = int(torch.randint(2**31 - 1, (1,), generator=g))
                 real, syn = dsa(real, seed, batchwise=True), dsa(syn, seed, batchwise=True)

@@ -10,6 +10,7 @@ learning rate, soft labels; mtt-distillation issues #8 and #29, DATM issues #16 
 The recipe is DC/DSA/DM's ``evaluate_synset``: SGD with momentum 0.9, weight decay 5e-4, lr 0.01
 divided by 10 after epoch ``epochs // 2``, batches of 256, the same number of epochs for every set.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -50,7 +51,9 @@ class EvalSettings:
         if self.labels not in LABEL_MODES:
             raise ConfigError(f"evaluation labels {self.labels!r}: use one of {list(LABEL_MODES)}")
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
-            raise ConfigError(f"evaluation epochs, batch_size and lr must be positive, got {self.epochs}, {self.batch_size}, {self.lr}")
+            raise ConfigError(
+                f"evaluation epochs, batch_size and lr must be positive, got {self.epochs}, {self.batch_size}, {self.lr}"
+            )
 
     def describe(self) -> str:
         return (
@@ -200,7 +203,9 @@ def evaluate_protocol(
     report = Report(settings, k)
     report.rows.append(("distilled", len(images), evaluate_set(template, images, labels, test, settings, k, seed, teacher)))
     rx, ry = random_subset(real, per_class, seed)
-    report.rows.append((f"random real ({per_class}/class)", len(rx), evaluate_set(template, rx, ry, test, settings, k, seed, teacher)))
+    report.rows.append(
+        (f"random real ({per_class}/class)", len(rx), evaluate_set(template, rx, ry, test, settings, k, seed, teacher))
+    )
     if full_data:
         report.rows.append(("full data", len(real.y), evaluate_set(template, real.x, real.y, test, settings, k, seed, teacher)))
     return report

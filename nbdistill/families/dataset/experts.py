@@ -18,6 +18,7 @@ Buffer format (``<runs root>/experts/<key>/``, ``FORMAT = "nbdistill-experts/1"`
 The key is a hash of the architecture, the data fingerprint and the recipe, so a buffer never
 serves a different network, data set or recipe.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -75,7 +76,9 @@ class ExpertRecipe:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"expert optimizer {self.optimizer!r} is not one of {list(OPTIMIZERS)}")
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
-            raise ConfigError(f"expert epochs, batch_size and lr must be positive, got {self.epochs}, {self.batch_size}, {self.lr}")
+            raise ConfigError(
+                f"expert epochs, batch_size and lr must be positive, got {self.epochs}, {self.batch_size}, {self.lr}"
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -190,7 +193,9 @@ class ExpertBuffer:
         """Raise :class:`ConfigError` unless the buffer fits ``template`` and has enough epochs and experts."""
         size = FlatModel(template).size
         if self.num_params != size:
-            raise ConfigError(f"the expert buffer at {self.folder} holds networks of {self.num_params} parameters, the student has {size}")
+            raise ConfigError(
+                f"the expert buffer at {self.folder} holds networks of {self.num_params} parameters, the student has {size}"
+            )
         if self.epochs < epochs_needed:
             raise ConfigError(
                 f"the experts at {self.folder} have {self.epochs} epochs but max_start_epoch + expert_epochs = {epochs_needed}"

@@ -1,4 +1,5 @@
 """``dataset.dc``: Dataset Condensation with gradient matching (Zhao, Mopuri & Bilen, ICLR 2021)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -93,7 +94,7 @@ class DC(DatasetDistillModule):
         loss = self.images.new_zeros(())
         for c in range(self.num_classes):
             real = self.real_batch(c, self.batch_real, g)
-            syn = self.images[c * self.ipc:(c + 1) * self.ipc]
+            syn = self.images[c * self.ipc : (c + 1) * self.ipc]
             if self.augment:
                 seed = int(torch.randint(2**31 - 1, (1,), generator=g))
                 real, syn = dsa(real, seed, batchwise=True), dsa(syn, seed, batchwise=True)
@@ -103,4 +104,3 @@ class DC(DatasetDistillModule):
             grad_syn = torch.autograd.grad(F.cross_entropy(net(syn), target_syn), params, create_graph=True)
             loss = loss + layerwise_cosine_distance(grad_real, grad_syn)
         return {"loss": loss}
-

@@ -1,4 +1,5 @@
 r"""Dataset-distillation losses: pure functions, tensors in, tensor out (one source for each formula)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -18,6 +18,7 @@ How dataset distillation maps onto :class:`~nbdistill.core.module.DistillModule`
   fresh copy of ``student`` trained on the current synthetic set (:func:`.evaluate.train_on`,
   ``eval_epochs`` epochs): the accuracy a distilled set is judged by, live.
 """
+
 from __future__ import annotations
 
 import base64
@@ -148,7 +149,9 @@ class DatasetDistillModule(DistillModule):
 
     def eval_settings(self) -> EvalSettings:
         labels = self.distilled()[1]
-        return EvalSettings(epochs=self.eval_epochs, augment=self.augment, labels="hard" if labels.dtype == torch.long else "soft")
+        return EvalSettings(
+            epochs=self.eval_epochs, augment=self.augment, labels="hard" if labels.dtype == torch.long else "soft"
+        )
 
     # -- optimisation ---------------------------------------------------------------------------
     def param_groups(self) -> list[dict]:
@@ -169,7 +172,9 @@ class DatasetDistillModule(DistillModule):
         if self._eval_net is None or self._eval_key != key:
             with torch.inference_mode(False), torch.enable_grad():
                 images, labels = (t.detach().clone() for t in self.distilled())
-                self._eval_net = train_on(self.student, images, labels, self.eval_settings(), self.seed + self.global_step, self.relabel_teacher())
+                self._eval_net = train_on(
+                    self.student, images, labels, self.eval_settings(), self.seed + self.global_step, self.relabel_teacher()
+                )
             self._eval_key = key
         return self._eval_net
 

@@ -6,6 +6,7 @@ network must be callable with parameters that are tensors of a graph rather than
 template network (the module is never modified), and converts between a network's parameters and
 the flat vector used by expert trajectories (:mod:`.experts`) and the inner loop (:mod:`.unroll`).
 """
+
 from __future__ import annotations
 
 import copy
@@ -93,6 +94,8 @@ def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int =
     """Top-1 accuracy of ``net`` (in eval mode) on ``(x, y)``."""
     was_training = net.training
     net.eval()
-    correct = sum(int((net(x[i:i + batch_size]).argmax(-1) == y[i:i + batch_size]).sum()) for i in range(0, len(y), batch_size))
+    correct = sum(
+        int((net(x[i : i + batch_size]).argmax(-1) == y[i : i + batch_size]).sum()) for i in range(0, len(y), batch_size)
+    )
     net.train(was_training)
     return correct / max(len(y), 1)

@@ -1,4 +1,5 @@
 """The real data a distillation reads: a data module's splits as tensors, and per-class sampling."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """``dataset.cda``: squeeze, recover (from batch-norm statistics, with a crop curriculum), relabel."""
+
 from __future__ import annotations
 
 import math
@@ -50,7 +51,11 @@ class BatchStatistics:
     def loss(self, first_multiplier: float) -> torch.Tensor:
         """:func:`.losses.bn_statistics_loss` of the last :meth:`forward`."""
         return bn_statistics_loss(
-            self.means, self.variances, [m.running_mean for m in self.layers], [m.running_var for m in self.layers], first_multiplier
+            self.means,
+            self.variances,
+            [m.running_mean for m in self.layers],
+            [m.running_var for m in self.layers],
+            first_multiplier,
         )
 
 
@@ -164,7 +169,7 @@ class CDA(DatasetDistillModule):
         targets = torch.arange(self.num_classes, device=self.device)
         ce = bn = self.images.new_zeros(())
         for j in range(self.ipc):
-            x = random_resized_crop(self.images[j::self.ipc], min_crop, int(torch.randint(2**31 - 1, (1,), generator=g)))
+            x = random_resized_crop(self.images[j :: self.ipc], min_crop, int(torch.randint(2**31 - 1, (1,), generator=g)))
             if self.jitter:
                 shifts = [int(s) for s in torch.randint(0, self.jitter + 1, (2,), generator=g)]
                 x = torch.roll(x, shifts=shifts, dims=(2, 3))

@@ -1,4 +1,5 @@
 """Schedules of the dataset-distillation methods: pure functions of the iteration or epoch."""
+
 from __future__ import annotations
 
 import math

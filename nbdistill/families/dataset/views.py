@@ -11,6 +11,7 @@ imports numpy and matplotlib only (no torch), so a drawing process can load it c
 - ``dd/images`` — image events whose ``png`` field is a base64 PNG grid, one row per class;
 - ``dd/min_crop`` — CDA's crop curriculum.
 """
+
 from __future__ import annotations
 
 import base64
@@ -60,7 +61,7 @@ def image_grid_png(images: np.ndarray, classes: int, ipc: int, max_per_class: in
             img = x[k * ipc + j].transpose(1, 2, 0)
             low, high = np.percentile(img, [2, 98])
             scaled = np.clip((img - low) / (high - low), 0, 1) if high > low else np.full_like(img, 0.5)
-            grid[k * (h + 1):k * (h + 1) + h, j * (w + 1):j * (w + 1) + w] = scaled
+            grid[k * (h + 1) : k * (h + 1) + h, j * (w + 1) : j * (w + 1) + w] = scaled
     scale = max(1, GRID_SIZE // max(grid.shape[:2]))
     grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
     buf = io.BytesIO()
@@ -115,7 +116,9 @@ def distilled_accuracy(ax: Axes, log: EventLog) -> Axes:
     ax.plot(steps, values, marker=".", color="tab:blue", label="fresh net on synthetic set (val)")
     test = log.last("test/student_acc")
     if test is not None and test.get("kind") == "scalar":
-        ax.plot([test["step"]], [test["value"]], marker="*", ms=10, color="tab:blue", ls="none", label=f"… test {test['value']:.3f}")
+        ax.plot(
+            [test["step"]], [test["value"]], marker="*", ms=10, color="tab:blue", ls="none", label=f"… test {test['value']:.3f}"
+        )
     teacher = log.scalars("val/teacher_acc")
     if teacher[0]:
         ax.plot(*teacher, color="tab:gray", ls="--", label="full-data teacher (val)")

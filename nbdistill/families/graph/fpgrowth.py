@@ -8,6 +8,7 @@ leading to i's nodes (its *conditional pattern base*, each weighted by the node'
 the same way with the suffix grown by i. Mirage uses the ``pyfpgrowth`` package; this is a
 self-contained implementation of the same algorithm (checked against brute-force counting in the tests).
 """
+
 from __future__ import annotations
 
 from collections import Counter

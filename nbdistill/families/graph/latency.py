@@ -4,6 +4,7 @@ A GNN's prediction for a node needs that node's L-hop neighbourhood: gathering i
 layers over it) is what makes GNN serving slow, and what an MLP on the node's own features avoids
 (GLNN's argument). Both are measured here, on the whole graph and for a batch of nodes served alone.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -55,7 +56,9 @@ def inference_latency(
     mlp.eval()
 
     def gnn_nodes():
-        subset, edges, mapping, _ = k_hop_subgraph(nodes, num_hops, graph.edge_index, relabel_nodes=True, num_nodes=graph.num_nodes)
+        subset, edges, mapping, _ = k_hop_subgraph(
+            nodes, num_hops, graph.edge_index, relabel_nodes=True, num_nodes=graph.num_nodes
+        )
         return gnn(graph.x[subset], edges)[mapping]
 
     cuda = graph.x.is_cuda

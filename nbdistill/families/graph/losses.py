@@ -3,6 +3,7 @@ r"""GNN-to-MLP distillation losses: pure functions, tensors in, named scalar ten
 The per-node :math:`\mathrm{KL}(p_t \| p_s)` is :func:`nbdistill.families.kd.losses.kl_divergence`
 (one source for the formula); these losses choose which pairs of nodes it compares.
 """
+
 from __future__ import annotations
 
 import torch

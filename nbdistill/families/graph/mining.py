@@ -19,6 +19,7 @@ Kodamana & Ranu, ICLR 2024; steps as in the authors' ``NCI1/graph-nci-finalize-r
 The paper then picks the thresholds by validation over a few lowered steps; here they are
 hyper-parameters of :class:`~nbdistill.families.graph.module.Mirage`.
 """
+
 from __future__ import annotations
 
 import math

@@ -7,6 +7,7 @@
   frequent computation-tree sets when the fit starts (emitting the tree histogram as it goes), then
   trains the student GNN on that set and, side by side, a copy of it on the full training graphs.
 """
+
 from __future__ import annotations
 
 import copy
@@ -74,7 +75,14 @@ class GNNToMLP(DistillModule):
     #: Weight of the labelled-node cross-entropy (the subclasses' hyper-parameter); 1 needs no teacher.
     lam: float = 0.0
 
-    def __init__(self, student: nn.Module, teacher: nn.Module | None = None, teacher_epochs: int = 200, lr: float = 1e-2, weight_decay: float = 0.0):
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module | None = None,
+        teacher_epochs: int = 200,
+        lr: float = 1e-2,
+        weight_decay: float = 0.0,
+    ):
         super().__init__(student, teacher, lr=lr, weight_decay=weight_decay)
         self.teacher_epochs = teacher_epochs
         self._teacher_cache: dict[str, torch.Tensor] = {}
@@ -119,8 +127,12 @@ class GNNToMLP(DistillModule):
         start = time.perf_counter()
         try:
             info = train_node_classifier(
-                teacher, graph.to(device), epochs=epochs, seed=torch.initial_seed() % 2**31,
-                report=report, report_every=max(1, epochs // TEACHER_EVENTS),
+                teacher,
+                graph.to(device),
+                epochs=epochs,
+                seed=torch.initial_seed() % 2**31,
+                report=report,
+                report_every=max(1, epochs // TEACHER_EVENTS),
             )
         finally:
             close()
@@ -148,7 +160,13 @@ class GNNToMLP(DistillModule):
             if writer is not None:
                 writer.scalar("teacher/train_loss", loss, step=epoch)
                 writer.scalar("teacher/val_acc", val_acc, step=epoch)
-            metrics = {"phase": "teacher", "epoch": epoch, "epochs": epochs, "teacher/train_loss": loss, "teacher/val_acc": val_acc}
+            metrics = {
+                "phase": "teacher",
+                "epoch": epoch,
+                "epochs": epochs,
+                "teacher/train_loss": loss,
+                "teacher/val_acc": val_acc,
+            }
             for callback in callbacks:
                 callback(0, 0, metrics)
             if bar is not None:
@@ -267,7 +285,10 @@ TEACHER_EPOCHS = HParam("teacher_epochs", int, 200, 10, 5000, help="epochs of th
 
 @register(
     "graph.glnn",
-    hparams=[HParam("lam", float, 0.5, 0.0, 1.0, help="weight of the labelled-node CE; 1 − lam weighs the KL to the teacher"), TEACHER_EPOCHS],
+    hparams=[
+        HParam("lam", float, 0.5, 0.0, 1.0, help="weight of the labelled-node CE; 1 − lam weighs the KL to the teacher"),
+        TEACHER_EPOCHS,
+    ],
     views=NODE_VIEWS,
     needs_teacher=False,
 )
@@ -277,7 +298,15 @@ class GLNN(GNNToMLP):
     λ = 1 is the MLP trained alone on the labelled nodes (the baseline of the comparison).
     """
 
-    def __init__(self, student: nn.Module, teacher: nn.Module | None = None, lam: float = 0.5, teacher_epochs: int = 200, lr: float = 1e-2, weight_decay: float = 0.0):
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module | None = None,
+        lam: float = 0.5,
+        teacher_epochs: int = 200,
+        lr: float = 1e-2,
+        weight_decay: float = 0.0,
+    ):
         super().__init__(student, teacher, teacher_epochs, lr=lr, weight_decay=weight_decay)
         self.lam = lam
         self.save_hyperparameters(ignore=self._unrecorded(teacher))
@@ -299,7 +328,16 @@ class GLNN(GNNToMLP):
 class FFG2M(GNNToMLP):
     """FF-G2M: low-frequency (neighbour soft labels) and high-frequency (edge differences) distillation into an MLP (Wu et al., AAAI 2023)."""
 
-    def __init__(self, student: nn.Module, teacher: nn.Module | None = None, lam: float = 0.4, tau: float = 1.5, teacher_epochs: int = 200, lr: float = 1e-2, weight_decay: float = 0.0):
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module | None = None,
+        lam: float = 0.4,
+        tau: float = 1.5,
+        teacher_epochs: int = 200,
+        lr: float = 1e-2,
+        weight_decay: float = 0.0,
+    ):
         super().__init__(student, teacher, teacher_epochs, lr=lr, weight_decay=weight_decay)
         self.lam = lam
         self.save_hyperparameters(ignore=self._unrecorded(teacher))
@@ -355,7 +393,9 @@ def _roc_auc(logits: torch.Tensor, y: torch.Tensor) -> float:
     hparams=[
         HParam("num_hops", int, 2, 1, 4, help="depth L of the computation trees: the GNN's number of layers"),
         HParam("min_support", float, 0.3, 0.01, 1.0, help="share of a class's graphs a tree set must lie in to be kept"),
-        HParam("min_tree_count", int, 1, 1, 1000, help="trees seen fewer times in a class are dropped first (the paper's freq_thr)"),
+        HParam(
+            "min_tree_count", int, 1, 1, 1000, help="trees seen fewer times in a class are dropped first (the paper's freq_thr)"
+        ),
         HParam("max_set_size", int, 0, 0, 20, help="largest tree set mined (0: no limit)"),
         HParam("full_baseline", bool, True, help="also train a copy of the GNN on the full training set, side by side"),
     ],
@@ -467,8 +507,7 @@ class Mirage(DistillModule):
             tree_sets = select_tree_sets(miner, self.min_support, self.min_tree_count, self.max_set_size, MAX_TREE_SETS)
         except TooManyItemsets as exc:
             raise ConfigError(
-                f"graph.mirage: min_support = {self.min_support} leaves {exc} in a class; raise min_support or set "
-                "max_set_size"
+                f"graph.mirage: min_support = {self.min_support} leaves {exc} in a class; raise min_support or set max_set_size"
             ) from exc
         distilled = build_distilled_set(miner, tree_sets)
         seconds = time.perf_counter() - start

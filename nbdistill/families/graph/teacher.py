@@ -1,4 +1,5 @@
 """Train a GNN node classifier full-batch: the teacher of GLNN and FF-G2M when none is given."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator

@@ -24,6 +24,7 @@ is the straightforward reference that builds each tree as nested tuples (used by
 benchmark). The table also keeps each id's definition, so :meth:`TreeCodes.materialise` rebuilds the
 tree of an id as a graph for training.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -96,9 +97,7 @@ class TreeCodes:
                 else:
                     rows = node_label[nodes, None]
                 first, inverse = unique_rows(rows)
-                ids = torch.tensor(
-                    [self._intern(level, _signature(r, span)) for r in rows[first].tolist()], dtype=torch.long
-                )
+                ids = torch.tensor([self._intern(level, _signature(r, span)) for r in rows[first].tolist()], dtype=torch.long)
                 new[nodes] = ids[inverse]
             codes = new
         return codes

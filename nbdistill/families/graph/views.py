@@ -7,6 +7,7 @@
 
 :func:`draw_tree` is not a run view: it draws one computation tree (for the tutorial).
 """
+
 from __future__ import annotations
 
 import math
@@ -46,7 +47,9 @@ def tree_histogram(ax: Axes, log: EventLog) -> Axes:
     _style(ax, title, xlabel="", ylabel="graphs containing the tree")
     ax.grid(False)
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=LEGEND_SIZE, loc="upper right", framealpha=0.85, title="-- support threshold", title_fontsize=LEGEND_SIZE - 1)
+    ax.legend(
+        fontsize=LEGEND_SIZE, loc="upper right", framealpha=0.85, title="-- support threshold", title_fontsize=LEGEND_SIZE - 1
+    )
     return ax
 
 

@@ -10,6 +10,7 @@ over the seeds, the share of the teacher–student gap it closes,
 (negative when the method does worse than training the student alone) and the wall time per
 epoch (training and validation, measured from the run folder).
 """
+
 from __future__ import annotations
 
 import math
@@ -60,7 +61,16 @@ def comparison_rows(results: Iterable[Result], baseline: str = BASELINE) -> tupl
         rs = by_method[method]
         accs = [r.student_acc for r in rs]
         mean = statistics.fmean(accs)
-        rows.append([method, mean, _std(accs), gap_closed(mean, base, teacher), statistics.fmean(r.seconds_per_epoch for r in rs), len(rs)])
+        rows.append(
+            [
+                method,
+                mean,
+                _std(accs),
+                gap_closed(mean, base, teacher),
+                statistics.fmean(r.seconds_per_epoch for r in rs),
+                len(rs),
+            ]
+        )
     return rows, teacher
 
 
@@ -77,7 +87,16 @@ def format_table(rows: Sequence[Sequence[Any]]) -> str:
 
 def comparison_event(rows: Sequence[Sequence[Any]], **extra: Any) -> dict:
     """A ``table`` event named ``comparison``, what the ``comparison`` view draws."""
-    return {"step": 0, "epoch": 0, "time": time.time(), "kind": "table", "name": "comparison", "columns": COLUMNS, "rows": [list(r) for r in rows], **extra}
+    return {
+        "step": 0,
+        "epoch": 0,
+        "time": time.time(),
+        "kind": "table",
+        "name": "comparison",
+        "columns": COLUMNS,
+        "rows": [list(r) for r in rows],
+        **extra,
+    }
 
 
 def seconds_per_epoch(run, epochs: int) -> float:
@@ -108,9 +127,24 @@ def run_comparison(
     names = ([BASELINE] if baseline else []) + [m for m in methods if m != BASELINE]
     for method in names:
         for seed in seeds:
-            run = fit(method, student=make_student(seed), teacher=teacher, data=make_data(seed), max_epochs=max_epochs, seed=seed, **dict((hparams or {}).get(method, {})), **fit_kwargs)
+            run = fit(
+                method,
+                student=make_student(seed),
+                teacher=teacher,
+                data=make_data(seed),
+                max_epochs=max_epochs,
+                seed=seed,
+                **dict((hparams or {}).get(method, {})),
+                **fit_kwargs,
+            )
             metrics = run.metrics
-            result = Result(method, seed, metrics["test/student_acc"], metrics.get("test/teacher_acc", float("nan")), seconds_per_epoch(run, max_epochs))
+            result = Result(
+                method,
+                seed,
+                metrics["test/student_acc"],
+                metrics.get("test/teacher_acc", float("nan")),
+                seconds_per_epoch(run, max_epochs),
+            )
             results.append(result)
             if progress is not None:
                 progress(result)

@@ -15,6 +15,7 @@ are estimated as the float32 weights (read once per batch) plus every layer's ou
 read once, at the given batch size. These are estimates of a simple model, good for comparing a
 teacher with its student, not a profiler's measurement.
 """
+
 from __future__ import annotations
 
 import functools
@@ -140,9 +141,15 @@ def efficiency_event(models: Mapping[str, nn.Module], example: torch.Tensor, rep
     of the device ``example`` is on."""
     peak = measure_peak(device=example.device)
     return {
-        "step": 0, "epoch": 0, "time": time.time(), "kind": "table", "name": "efficiency",
-        "columns": COLUMNS, "rows": efficiency_rows(models, example, repeats),
-        "batch_size": int(example.shape[0]), **peak,
+        "step": 0,
+        "epoch": 0,
+        "time": time.time(),
+        "kind": "table",
+        "name": "efficiency",
+        "columns": COLUMNS,
+        "rows": efficiency_rows(models, example, repeats),
+        "batch_size": int(example.shape[0]),
+        **peak,
     }
 
 
@@ -150,6 +157,12 @@ def log_efficiency(writer, models: Mapping[str, nn.Module], example: torch.Tenso
     """Write the efficiency table (and the measured peak) into a run through its ``RunWriter``."""
     event = efficiency_event(models, example, repeats)
     writer.emit(
-        "table", "efficiency", step=0, columns=event["columns"], rows=event["rows"],
-        batch_size=event["batch_size"], peak_flops=event["peak_flops"], bandwidth=event["bandwidth"],
+        "table",
+        "efficiency",
+        step=0,
+        columns=event["columns"],
+        rows=event["rows"],
+        batch_size=event["batch_size"],
+        peak_flops=event["peak_flops"],
+        bandwidth=event["bandwidth"],
     )

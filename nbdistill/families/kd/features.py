@@ -6,9 +6,10 @@ teacher pair works: a layer is named as in ``model.named_modules()`` (``"net.1"`
 or as :data:`PENULTIMATE`, the input of the model's last ``nn.Linear`` (the representation the
 classifier reads). The hooks live only for the one forward pass of :func:`capture`.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -49,7 +50,9 @@ def resolve(model: nn.Module, name: str, who: str = "model") -> nn.Module:
     return modules[name]
 
 
-def capture(model: nn.Module, x: torch.Tensor, names: Sequence[str], who: str = "model") -> tuple[torch.Tensor, list[torch.Tensor]]:
+def capture(
+    model: nn.Module, x: torch.Tensor, names: Sequence[str], who: str = "model"
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Run ``model(x)`` once and return its output and the features of the layers ``names``.
 
     A named layer gives its output; :data:`PENULTIMATE` gives the input of the last ``nn.Linear``.

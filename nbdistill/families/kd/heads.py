@@ -4,10 +4,11 @@ Each is sized from the shapes of the features it reads (``[C]`` vectors or ``[C,
 batch dimension excluded), so it fits any student/teacher pair. They are trained with the
 student and thrown away after distillation.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -72,9 +73,7 @@ class ExitHead(nn.Module):
         super().__init__()
         shape = tuple(shape)
         if len(shape) == 3:
-            self.bottleneck = nn.Sequential(
-                nn.Conv2d(shape[0], feature_dim, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()
-            )
+            self.bottleneck = nn.Sequential(nn.Conv2d(shape[0], feature_dim, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         else:
             self.bottleneck = nn.Sequential(nn.Flatten(), nn.Linear(_flat(shape), feature_dim), nn.ReLU())
         self.classifier = nn.Linear(feature_dim, num_classes)

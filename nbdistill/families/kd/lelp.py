@@ -37,6 +37,7 @@ mean and whether it keeps T² is not in what could be read; both are kept here (
 
 With S = 1 the split is trivial and LELP is Hinton KD exactly.
 """
+
 from __future__ import annotations
 
 import copy
@@ -205,7 +206,9 @@ class SubclassStudent(nn.Module):
     hparams=[
         HParam("subclasses", int, 4, 1, 32, help="pseudo-subclasses S per class"),
         HParam("temperature", float, 4.0, 1.0, 20.0, help="distillation temperature T"),
-        HParam("subclass_temperature", float, 1.0, 0.05, 20.0, log=True, help="β: how sharply a class splits over its subclasses"),
+        HParam(
+            "subclass_temperature", float, 1.0, 0.05, 20.0, log=True, help="β: how sharply a class splits over its subclasses"
+        ),
         HParam("alpha", float, 0.0, 0.0, 1.0, help="weight of the class CE (the paper uses 0)"),
         HParam("project", bool, True, help="project embeddings on the null space of the teacher's classifier"),
         HParam("rotate", bool, False, help="mix the S principal directions by a random rotation"),
@@ -241,7 +244,9 @@ class LELP(KDModule):
         self.alpha, self.project, self.rotate = alpha, project, rotate
         self.num_classes = head.out_features
         self._head_name = head_name
-        self.register_buffer("projector", null_space_projector(head.weight.detach().double()).float() if project else torch.eye(head.in_features))
+        self.register_buffer(
+            "projector", null_space_projector(head.weight.detach().double()).float() if project else torch.eye(head.in_features)
+        )
         c, s, d = self.num_classes, subclasses, head.in_features
         self.register_buffer("sub_mean", torch.zeros(c, d))
         self.register_buffer("sub_directions", torch.zeros(c, s, d))
@@ -263,8 +268,12 @@ class LELP(KDModule):
         """Find the per-class directions from the teacher's embeddings of the training inputs ``x``."""
         parts = [self.teacher_embeddings_and_logits(x[i : i + 1024])[0] for i in range(0, len(x), 1024)]
         fitted = fit_subclass_directions(
-            torch.cat(parts).double(), y, self.num_classes, self.subclasses,
-            self.projector.double() if self.project else None, rotation_seed=0 if self.rotate else None,
+            torch.cat(parts).double(),
+            y,
+            self.num_classes,
+            self.subclasses,
+            self.projector.double() if self.project else None,
+            rotation_seed=0 if self.rotate else None,
         )
         self.sub_mean.copy_(fitted["mean"])
         self.sub_directions.copy_(fitted["directions"])

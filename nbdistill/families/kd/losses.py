@@ -1,4 +1,5 @@
 r"""Knowledge-distillation losses: pure functions, tensors in, tensors out (the formula and the paper in each docstring)."""
+
 from __future__ import annotations
 
 import math

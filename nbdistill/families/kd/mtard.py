@@ -34,6 +34,7 @@ Choices (the authors' code read for understanding only, re-implemented from the 
   point itself (the ε-ball is always respected).
 * η_w is constant (the paper decays it with the SGD learning rate; here Adam's rate is constant).
 """
+
 from __future__ import annotations
 
 import math
@@ -185,7 +186,9 @@ MTARD_VIEWS = ("losses", "gap", "robustness", "mtard_balance")
         HParam("eval_attack_steps", int, 20, 1, 200, help="PGD steps of the evaluation attack (step 2.5·ε/steps)"),
         HParam("temp_lr", float, 0.001, 0.0, 1.0, help="η_τ of the entropy-based temperature balance"),
         HParam("weight_lr", float, 0.025, 0.0, 1.0, help="η_w of the normalised loss balance"),
-        HParam("robust_teacher", str, "digits-mlp-robust", help="zoo teacher used as robust teacher when only one teacher is given"),
+        HParam(
+            "robust_teacher", str, "digits-mlp-robust", help="zoo teacher used as robust teacher when only one teacher is given"
+        ),
     ],
     views=MTARD_VIEWS,
 )
@@ -275,7 +278,12 @@ class MTARD(KDModule):
         losses = torch.stack([l_adv.detach(), l_nat.detach()]).double().clamp_min(1e-12)
         if math.isnan(init_adv):  # the first step fixes the reference losses
             init_adv, init_nat = losses.tolist()
-        weights = update_weights(torch.tensor([w_adv, w_nat], dtype=torch.float64), losses, torch.tensor([init_adv, init_nat], dtype=torch.float64), self.weight_lr)
+        weights = update_weights(
+            torch.tensor([w_adv, w_nat], dtype=torch.float64),
+            losses,
+            torch.tensor([init_adv, init_nat], dtype=torch.float64),
+            self.weight_lr,
+        )
         self.balance.copy_(torch.tensor([*weights.tolist(), tau_adv_next, tau_nat_next, init_adv, init_nat]))
         if self._logs_this_step():
             for name, value in zip(("w_adv", "w_nat", "tau_adv", "tau_nat"), self.balance[:4].tolist()):
@@ -308,7 +316,14 @@ class MTARD(KDModule):
         if parts and len({len(p) for p in parts}) == 1:
             p = torch.cat(parts, dim=1)
             y = p[-1]
-            names = ("student_acc", "student_pgd_acc", "robust_teacher_acc", "robust_teacher_pgd_acc", "clean_teacher_acc", "clean_teacher_pgd_acc")
+            names = (
+                "student_acc",
+                "student_pgd_acc",
+                "robust_teacher_acc",
+                "robust_teacher_pgd_acc",
+                "clean_teacher_acc",
+                "clean_teacher_pgd_acc",
+            )
             metrics.update({n: (p[i] == y).float().mean().item() for i, n in enumerate(names[: len(p) - 1])})
             if stage == "val" and len(p) == 7:
                 self._teachers_measured = True

@@ -18,10 +18,11 @@ Training follows the paper's quantized distillation: the forward and backward pa
 quantised weights, and the gradient they give is applied to the full-precision weights, which is
 the straight-through estimator :func:`quantize_ste`.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn

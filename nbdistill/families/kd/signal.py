@@ -17,6 +17,7 @@ soft term is scaled by :math:`T^2` and weighted by λ (the *distillation* weight
 ``kd.hinton``'s α) is our reading, **UNVERIFIED**. With
 :math:`\lambda = 1 - \alpha` the objective equals Hinton KD, which the tests check.
 """
+
 from __future__ import annotations
 
 from typing import Any

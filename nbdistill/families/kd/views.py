@@ -10,6 +10,7 @@ Each is a pure function ``view(ax, log) -> ax`` drawing run events (see :mod:`nb
 - ``comparison``: the comparison table (mean ± std over seeds, gap closed, time per epoch).
 - ``robustness`` and ``mtard_balance`` (kd.mtard), ``generations`` (kd.self_gt).
 """
+
 from __future__ import annotations
 
 import math
@@ -76,8 +77,15 @@ def agreement_matrix(ax: Axes, log: EventLog) -> Axes:
         for i in range(n):
             for j in range(n):
                 if counts[i, j]:
-                    ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=SMALL - 1,
-                            color="white" if share[i, j] > 0.6 else "0.2")
+                    ax.text(
+                        j,
+                        i,
+                        int(counts[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=SMALL - 1,
+                        color="white" if share[i, j] > 0.6 else "0.2",
+                    )
     ax.set_xticks(range(n))
     ax.set_yticks(range(n))
     ax.tick_params(labelsize=SMALL)
@@ -114,12 +122,22 @@ def efficiency(ax: Axes, log: EventLog) -> Axes:
         ax.annotate(
             f"{r['model']}: {r['params']:,} params\n{r['flops_per_sample'] / 1e3:.1f} kFLOP, "
             f"{r['bytes_per_sample'] / 1e3:.1f} kB /sample\n{r['latency_ms']:.2f} ms a batch",
-            (r["intensity"], r["achieved_flops"]), textcoords="offset points", xytext=(-6 if left else 6, 0),
-            ha="right" if left else "left", va="center", fontsize=SMALL - 1, color=f"C{i}",
+            (r["intensity"], r["achieved_flops"]),
+            textcoords="offset points",
+            xytext=(-6 if left else 6, 0),
+            ha="right" if left else "left",
+            va="center",
+            fontsize=SMALL - 1,
+            color=f"C{i}",
         )
     lowest = min(min(r["achieved_flops"] for r in rows), lo * bandwidth)
     ax.set_ylim(lowest / 3, peak * 2)  # room for the labels of the lowest point and the peak's
-    _style(ax, f"efficiency (roofline, batch {event.get('batch_size', '?')})", xlabel="arithmetic intensity (FLOP/byte)", ylabel="FLOP/s")
+    _style(
+        ax,
+        f"efficiency (roofline, batch {event.get('batch_size', '?')})",
+        xlabel="arithmetic intensity (FLOP/byte)",
+        ylabel="FLOP/s",
+    )
     return ax
 
 
@@ -141,7 +159,9 @@ def comparison(ax: Axes, log: EventLog) -> Axes:
     high = max(float(np.max(means + stds)), teacher["student_acc_mean"] if teacher else 0) + 0.04
     for yi, r, mean, std in zip(y, methods, means, stds):
         closed = r["gap_closed"]
-        note = f" {mean:.3f}, {'—' if not math.isfinite(closed) else f'{100 * closed:+.0f}%'} gap, {r['seconds_per_epoch']:.2f} s/ep"
+        note = (
+            f" {mean:.3f}, {'—' if not math.isfinite(closed) else f'{100 * closed:+.0f}%'} gap, {r['seconds_per_epoch']:.2f} s/ep"
+        )
         ax.text(mean + std, yi, note, va="center", fontsize=SMALL - 1, color="0.15")
     if teacher:
         ax.axvline(teacher["student_acc_mean"], color="0.2", ls="--", lw=1, label=f"teacher {teacher['student_acc_mean']:.3f}")
