@@ -137,3 +137,32 @@ def test_generations_split_the_epochs():
 @pytest.mark.slow
 def test_example_config_runs_from_the_cli(run_example_config):
     run_example_config("kd_self_gt_digits.yaml", "kd.self_gt", max_epochs=3)
+
+
+def test_a_run_resumed_from_a_periodic_checkpoint_switches_generation_like_an_uninterrupted_one(runs_root):
+    """The periodic checkpoint is written at an epoch's end before the module's own epoch-end hook;
+    a generation switched there was lost on resume. It now switches when the next generation's
+    first epoch starts, so a run that crashed just after a boundary still switches once resumed."""
+    import nbdistill as nd
+
+    def crash_at_step_5(done, total, metrics):
+        if done == 5:  # the first batch of epoch 2 (2 batches an epoch), the second generation's first
+            raise RuntimeError("the machine went away")
+
+    def fit(**kwargs):
+        return nd.fit(
+            "kd.self_gt",
+            student=nd.models.MLP(64, [8], 10),
+            data=nd.data.Digits(n_train=128, batch_size=64),
+            distillation_steps=1,
+            **kwargs,
+        )
+
+    whole = fit(max_epochs=4)
+    assert int(whole.module.generation) == 1
+    with pytest.raises(nd.TrainingFailed):
+        fit(max_epochs=4, checkpoint_every_epochs=2, progress=crash_at_step_5, run_id="crashed")
+    crashed = nd.runs.open("crashed")
+    assert crashed.status == "failed" and crashed.epochs_done() == 2
+    resumed = nd.resume(crashed, student=nd.models.MLP(64, [8], 10), data=nd.data.Digits(n_train=128, batch_size=64))
+    assert resumed.status == "finished" and int(resumed.module.generation) == 1

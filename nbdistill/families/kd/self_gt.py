@@ -196,12 +196,16 @@ class SelfDistillationGT(KDModule):
         reg = parameter_norm(self.student)
         return {**terms, "loss": terms["loss"] + self.reg_coef * reg, "reg": reg}
 
-    def on_train_epoch_end(self) -> None:
-        acc = self.trainer.callback_metrics.get("val/student_acc")
-        next_epoch = self.current_epoch + 1
-        if next_epoch not in generation_bounds(self.trainer.max_epochs, self.distillation_steps):
-            return
-        self._end_generation(None if acc is None else float(acc))
+    def on_train_epoch_start(self) -> None:
+        """A generation ends when the epoch that starts the next one begins (not at the end of its own
+        last epoch): the periodic checkpoint, written at an epoch's end before the module's own
+        epoch-end hook runs, then holds the generation as it was, and a resumed run switches at the
+        same epoch as an uninterrupted one (the buffer ``generation`` says how many switches happened)."""
+        bounds = generation_bounds(self.trainer.max_epochs, self.distillation_steps)
+        due = sum(1 for b in bounds if b <= self.current_epoch)
+        while int(self.generation) < due:
+            acc = self.trainer.callback_metrics.get("val/student_acc")
+            self._end_generation(None if acc is None else float(acc))
 
     def on_fit_end(self) -> None:
         super().on_fit_end()
