@@ -257,3 +257,56 @@ def test_an_array_module_that_forgets_num_classes_and_input_shape_reads_them_fro
     dm.setup()
     assert dm.num_classes == 3 and dm.num_classes_inferred and dm.input_shape == (16,)
     assert dm.dataset("test").tensors[0].shape == (20, 16)
+
+
+def test_integer_zero_one_masks_and_column_labels_read_as_a_boolean_mask_and_a_vector():
+    """A 0/1 mask stored as uint8 or long (not node indices) and OGB's [N, 1] labels (found in review)."""
+    from torch_geometric.data import Data
+
+    graph = _node_graph()
+    as_ints = Data(
+        x=graph.x,
+        edge_index=graph.edge_index,
+        y=graph.y.reshape(-1, 1),
+        train_mask=graph.train_mask.to(torch.uint8),
+        val_mask=graph.val_mask.long(),
+        test_mask=graph.test_mask.nonzero().flatten(),  # node indices
+    )
+    dm = as_datamodule(as_ints)
+    for split in ("train", "val", "test"):
+        assert torch.equal(getattr(dm.graph, f"{split}_mask"), getattr(graph, f"{split}_mask"))
+    assert torch.equal(dm.graph.y, graph.y)
+    bad = Data(x=graph.x, edge_index=graph.edge_index, y=graph.y, train_mask=torch.tensor([0, 500]))
+    with pytest.raises(nd.ConfigError, match=r"train_mask is neither a boolean mask of the 120 nodes nor node indices 0..119"):
+        as_datamodule(bad)
+
+
+def test_a_datamodule_that_builds_its_test_set_in_setup_test_trains(runs_root):
+    class Staged(pl.LightningDataModule):
+        """The usual pattern: the test set exists only after setup('test')."""
+
+        def setup(self, stage=None):
+            x = torch.randn(90, 4)
+            y = torch.arange(90) % 3
+            if stage in (None, "fit"):
+                self.train_set, self.val_set = TensorDataset(x[:60], y[:60]), TensorDataset(x[60:], y[60:])
+            if stage in (None, "test"):
+                self.test_set = TensorDataset(x[60:], y[60:])
+
+        def train_dataloader(self):
+            return DataLoader(self.train_set, batch_size=30)
+
+        def val_dataloader(self):
+            return DataLoader(self.val_set, batch_size=30)
+
+        def test_dataloader(self):
+            return DataLoader(self.test_set, batch_size=30)
+
+    run = nd.fit("kd.hinton", student=nd.models.MLP(4, [8], 3), teacher=nd.models.MLP(4, [8], 3), data=Staged(), max_epochs=1)
+    assert run.status == "finished" and "test/student_acc" in run.metrics
+
+
+def test_teachers_may_be_a_module_list():
+    teachers = torch.nn.ModuleList([nd.models.MLP(4, [8], 3), nd.models.MLP(4, [8], 3)])
+    module = build("kd.mtard", nd.models.MLP(4, [8], 3), teachers=teachers)
+    assert len(module.teachers) == 2

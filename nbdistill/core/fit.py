@@ -79,6 +79,14 @@ def check_max_epochs(max_epochs: Any) -> None:
         )
 
 
+def check_checkpoint_every(epochs: Any, seconds: Any) -> None:
+    """Raise :class:`ConfigError` unless each periodic-checkpoint trigger is ``None`` (off) or positive."""
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1):
+        raise ConfigError(f"checkpoint_every_epochs must be a whole number of at least 1, or None (off); got {epochs!r}")
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or not seconds >= 0):
+        raise ConfigError(f"checkpoint_every_s must be a number of seconds >= 0 (0: every epoch), or None (off); got {seconds!r}")
+
+
 def build(method: str, student: nn.Module, teacher: nn.Module | None = None, teachers: Sequence[nn.Module] = (), **hparams: Any):
     """Build the LightningModule of ``method`` after checking its hyper-parameters and that the
     student and teacher(s) are networks (``torch.nn.Module``)."""
@@ -87,7 +95,7 @@ def build(method: str, student: nn.Module, teacher: nn.Module | None = None, tea
     check_model(student, "student")
     if teacher is not None:
         check_model(teacher, "teacher")
-    if isinstance(teachers, nn.Module) or not isinstance(teachers, (list, tuple)):
+    if not isinstance(teachers, (list, tuple, nn.ModuleList)):
         raise ConfigError(f"teachers must be a list of networks, got {type(teachers).__name__}; for one, pass teacher=...")
     for i, t in enumerate(teachers):
         check_model(t, f"teacher {i}")
@@ -117,6 +125,10 @@ def check_data(module, data: pl.LightningDataModule) -> None:
         batch = next(iter(data.train_dataloader()))
     except StopIteration:
         raise ConfigError("the training data is empty") from None
+    try:  # the usual LightningDataModule builds its test set only in setup("test")
+        data.setup("test")
+    except Exception as exc:  # noqa: BLE001 (a user's setup: say which step failed)
+        raise ConfigError(f"the data's setup('test') failed: {type(exc).__name__}: {exc}") from exc
     check_splits(data)
     if isinstance(batch, Mapping):  # Hugging Face style: read by key from now on (or refused, naming the keys)
         as_pair(batch)
@@ -224,7 +236,8 @@ def fit(
     from ..data.adapt import as_datamodule
 
     check_max_epochs(max_epochs)
-    data = as_datamodule(data)
+    check_checkpoint_every(checkpoint_every_epochs, checkpoint_every_s)
+    data = as_datamodule(data, seed=seed)
     _quiet_lightning()
     pl.seed_everything(seed, verbose=False)
     module = build(method, student, teacher, teachers, **hparams)

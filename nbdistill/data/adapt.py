@@ -224,6 +224,8 @@ def _node_graph(graph: Any, seed: int, fraction: float):
         )
     g = copy.copy(graph)
     g.x = g.x.float() if not g.x.is_floating_point() else g.x
+    if g.y.dim() == 2 and g.y.shape[1] == 1:  # OGB's layout: labels as a column [N, 1]
+        g.y = g.y.reshape(-1)
     masks = {}
     for split in ("train", "val", "test"):
         mask = getattr(graph, f"{split}_mask", None)
@@ -232,7 +234,14 @@ def _node_graph(graph: Any, seed: int, fraction: float):
         mask = torch.as_tensor(mask)
         if mask.dim() == 2:
             raise ConfigError(f"{split}_mask has shape {tuple(mask.shape)} (several splits): pick one, e.g. {split}_mask[:, 0]")
-        if mask.dtype != torch.bool:  # node indices
+        if mask.dtype != torch.bool and mask.numel() == n and bool(((mask == 0) | (mask == 1)).all()):
+            mask = mask.bool()  # a 0/1 mask stored as integers (uint8, long)
+        elif mask.dtype != torch.bool:  # node indices
+            if mask.is_floating_point() or mask.numel() and (int(mask.min()) < 0 or int(mask.max()) >= n):
+                raise ConfigError(
+                    f"{split}_mask is neither a boolean mask of the {n} nodes nor node indices 0..{n - 1}: "
+                    f"got {mask.dtype} values from {mask.min().item()} to {mask.max().item()}"
+                )
             mask = torch.zeros(n, dtype=torch.bool).index_fill_(0, mask.long(), True)
         masks[split] = mask
     missing = [s for s in ("train", "val", "test") if s not in masks]
@@ -241,7 +250,7 @@ def _node_graph(graph: Any, seed: int, fraction: float):
         for mask in masks.values():
             taken |= mask
         free = (~taken).nonzero().flatten()
-        masks.update(_carve_nodes(graph.y, free, missing, fraction, seed))
+        masks.update(_carve_nodes(g.y, free, missing, fraction, seed))
     labelled = masks["train"] | masks["val"] | masks["test"]
     y = g.y.clone().long() if not g.y.is_floating_point() else g.y.clone()
     y[labelled] = class_labels(g.y[labelled], "the node labels")
