@@ -224,3 +224,16 @@ def test_nan_in_training_inputs_of_a_digits_subclass_is_named(no_training):
 
     with pytest.raises(nd.ConfigError, match=r"the train inputs hold NaN or infinite values \(1 of 1078 examples\)"):
         nd.fit("kd.student_only", student=nd.models.MLP(64, [8], 10), data=Broken(), max_epochs=1)
+
+
+@pytest.mark.parametrize(
+    "option, value, phrase",
+    [
+        ("checkpoint_every_epochs", "60", "checkpoint_every_epochs must be a whole number of at least 1"),
+        ("checkpoint_every_epochs", 0, "checkpoint_every_epochs must be a whole number of at least 1"),
+        ("checkpoint_every_s", -5, r"checkpoint_every_s must be a number of seconds >= 0"),
+    ],
+)
+def test_periodic_checkpoint_options_are_checked_before_training(no_training, option, value, phrase):
+    with pytest.raises(nd.ConfigError, match=phrase):
+        nd.fit("kd.student_only", student=nd.models.MLP(64, [8], 10), data=nd.data.Digits(), max_epochs=1, **{option: value})

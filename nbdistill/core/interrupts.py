@@ -35,7 +35,7 @@ class StopOnSignals:
             return self
         for signum in (signal.SIGTERM, signal.SIGINT):
             self._previous[signum] = signal.getsignal(signum)
-        if self._previous[signal.SIGTERM] is not signal.SIG_IGN:
+        if self._previous[signal.SIGTERM] not in (signal.SIG_IGN, None):  # None: set outside Python, cannot be restored
             signal.signal(signal.SIGTERM, self._on_sigterm)
         return self
 
