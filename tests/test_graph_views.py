@@ -4,8 +4,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from nbdistill.core.run import EventLog
+from nbdistill.core.views import VIEWS
 from nbdistill.families.graph import views
-from nbdistill.widgets.views import VIEWS
 
 
 def event(kind, name, step=0, **fields):

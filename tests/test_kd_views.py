@@ -8,9 +8,10 @@ from matplotlib.figure import Figure
 import nbdistill as nd
 from nbdistill.core.gap import classification_gap
 from nbdistill.core.run import EventLog
+from nbdistill.core.views import VIEWS
 from nbdistill.families.kd import efficiency as eff
 from nbdistill.families.kd.compare import comparison_event
-from nbdistill.widgets.views import VIEWS, draw_run
+from nbdistill.widgets.views import draw_run
 
 KD_VIEWS = ["gap_overlay", "agreement_matrix", "efficiency", "comparison", "robustness", "mtard_balance", "generations"]
 
@@ -168,8 +169,8 @@ def test_every_kd_run_logs_its_efficiency_once_and_draws_every_view_in_rows():
 
     from PIL import Image
 
+    from nbdistill.core.views import views_for
     from nbdistill.widgets.render import Composer
-    from nbdistill.widgets.views import views_for
 
     png = Composer(views_for("kd.hinton"), figsize=(11.0, 3.6), dpi=50).png(run.log, "t")
     assert Image.open(io.BytesIO(png)).size == (550, 2 * (180 - 17) + 17)

@@ -189,13 +189,18 @@ class Run:
         """Ask a running run (in any process) to stop after its current batch."""
         (self.path / STOP_REQUEST).touch()
 
-    def plot(self, path: str | os.PathLike | None = None, views: Iterable[str] | None = None):
-        """Draw this run's views on a static matplotlib Figure; save it as PNG when ``path`` is given."""
-        from ..widgets.views import draw_run
-        from .figure import shown
+    def plot(self, path: str | os.PathLike | None = None, views: Iterable[str] | None = None, drawer=None):
+        """Draw this run's views on a static matplotlib Figure; save it as PNG when ``path`` is given.
 
+        ``drawer(log, method, views=, title=)`` lays the views out on a Figure; by default the one
+        the view registry gives (:func:`nbdistill.core.views.drawer`: the widgets' ``draw_run``).
+        """
+        from .figure import shown
+        from .views import drawer as registered_drawer
+
+        draw = drawer if drawer is not None else registered_drawer()
         # a Figure that also shows itself in a notebook without `%matplotlib inline`
-        fig = shown(draw_run(self.log, self.method, views=views, title=f"{self.method} — {self.id} ({self.status})"))
+        fig = shown(draw(self.log, self.method, views=views, title=f"{self.method} — {self.id} ({self.status})"))
         if path is not None:
             fig.savefig(path, dpi=110, bbox_inches="tight")
         return fig

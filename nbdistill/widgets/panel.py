@@ -34,9 +34,9 @@ from ..core.registry import HParam, get_method, methods
 from ..core.run import EventLog, Run
 from ..core.runfolder import RUN_JSON
 from ..core.runfolder import runs_root as default_runs_root
+from ..core.views import get_view, views_for
 from ..data.adapt import as_datamodule
 from .render import Renderer, RenderError
-from .views import views_for
 
 STATUSES = ("idle", "running", "finished", "stopped", "failed")
 #: Seconds between two updates of the progress bar and status line.
@@ -247,9 +247,6 @@ class Panel:
         by their hyper-parameters where several runs share a method."""
         from matplotlib.figure import Figure
 
-        from ..families.kd import views as _kd_views  # noqa: F401 (registers gap_overlay)
-        from .views import VIEWS
-
         methods = [r.method for r in self.runs]
         logs = {}
         for i, r in enumerate(self.runs):
@@ -260,7 +257,7 @@ class Panel:
                 label += f" #{i + 1}"
             logs[label] = r.log
         fig = Figure(figsize=figsize)
-        VIEWS["gap_overlay"](fig.subplots(), logs, stage)
+        get_view("gap_overlay")(fig.subplots(), logs, stage)
         fig.tight_layout()
         return fig
 

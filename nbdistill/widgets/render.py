@@ -139,12 +139,10 @@ class Composer:
     """
 
     def __init__(self, views: Sequence[str], figsize: tuple[float, float] = (11.0, 3.6), dpi: int = 100):
-        from .views import VIEWS, VIEWS_PER_ROW
+        from ..core.views import check_views
+        from .views import VIEWS_PER_ROW  # (importing it registers the shared views)
 
-        unknown = [v for v in views if v not in VIEWS]
-        if unknown:
-            raise ValueError(f"unknown view(s) {unknown}; known: {sorted(VIEWS)}")
-        self.views = tuple(views)
+        self.views = check_views(views)
         self.dpi = int(dpi)
         self.width = round(figsize[0] * dpi)
         self.title_height = round(TITLE_HEIGHT * dpi)
@@ -176,7 +174,7 @@ class Composer:
         final figure); in between, its last fitted margins are reused."""
         from PIL import Image
 
-        from .views import VIEWS
+        from ..core.views import VIEWS
 
         self.redrawn = []
         for i, name in enumerate(self.views):
@@ -281,7 +279,7 @@ class Renderer:
 
     def reset(self, method: str, views: Sequence[str] | None = None) -> None:
         """Start drawing a new run of ``method`` (its views unless ``views`` is given)."""
-        from .views import views_for
+        from ..core.views import views_for
 
         with self._lock:
             self.method = method
@@ -327,7 +325,7 @@ class Renderer:
 
     def placeholder(self, method: str, views: Sequence[str] | None = None, title: str | None = None) -> bytes:
         """PNG of the empty views of ``method`` (drawn in the calling thread; no run needed)."""
-        from .views import views_for
+        from ..core.views import views_for
 
         views = tuple(views) if views is not None else views_for(method)
         return Composer(views, self.figsize, self.dpi).png(EventLog(), title)
@@ -367,8 +365,8 @@ class Renderer:
 
 
 def view_modules(views: Sequence[str] | None) -> list[str]:
-    """Modules that registered ``views`` (family view modules add to ``VIEWS`` when imported)."""
-    from .views import VIEWS
+    """Modules that registered ``views`` (family view modules register theirs when imported)."""
+    from ..core.views import VIEWS
 
     return sorted({VIEWS[v].__module__ for v in views or () if v in VIEWS} - {__name__.rsplit(".", 1)[0] + ".views"})
 

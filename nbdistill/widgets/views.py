@@ -1,15 +1,20 @@
-"""Views: pure functions that draw run events on matplotlib Axes.
+"""Views: pure functions that draw run events on matplotlib Axes, and how a run's views are laid out.
 
 The same view draws in the live panel, in ``Run.plot()`` and in the tests. Every view takes an
 ``Axes`` and an :class:`~nbdistill.core.run.EventLog` (:func:`compare` takes several, to overlay
 runs) and returns the Axes. Views draw from an empty or partial log without error ("waiting for
 data…") and never call pyplot, so they are safe in background threads and worker processes.
+
+The views every method shares are registered here with :func:`nbdistill.core.views.view`; the
+registry (``VIEWS``, ``get_view``) lives in core, and so do the style helpers every view uses
+(:mod:`nbdistill.core.style`). Importing this module registers :func:`draw_run` as the drawer
+``Run.plot()`` uses.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -17,80 +22,56 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
 from ..core.run import EventLog
+from ..core.style import LABEL_SIZE, LEGEND_SIZE, MAX_POINTS, TITLE_SIZE, decimate, empty, finite, style_axes
+from ..core.views import VIEWS, check_views, register_drawer, view, views_for
 
-#: Most points a line is drawn with: a redraw costs the same at step 100 and at step 100 000.
-MAX_POINTS = 400
+__all__ = [
+    "LABEL_SIZE",
+    "LEGEND_SIZE",
+    "MAX_POINTS",
+    "TITLE_SIZE",
+    "VIEWS",
+    "VIEWS_PER_ROW",
+    "compare",
+    "decimate",
+    "draw_compare",
+    "draw_run",
+    "gap",
+    "losses",
+    "per_class_gap",
+    "views_for",
+]
+
 #: Views side by side in one row of a figure (the panel's and ``run.plot()``'s); more wrap to further rows.
 VIEWS_PER_ROW = 3
-TITLE_SIZE = 10
-LABEL_SIZE = 9
-LEGEND_SIZE = 8
 
 
-def decimate(steps, values, max_points: int = MAX_POINTS):
-    """At most ``max_points`` points: bin means of long series (NaN-aware), first and last step kept."""
-    steps, values = np.asarray(steps, float), np.asarray(values, float)
-    if len(steps) <= max_points:
-        return steps, values
-    bins = np.array_split(np.arange(len(steps)), max_points)
-    xs = np.array([steps[b].mean() for b in bins])
-    xs[0], xs[-1] = steps[0], steps[-1]
-    with np.errstate(all="ignore"):
-        ys = np.array([_nanmean(values[b]) for b in bins])
-    return xs, ys
-
-
-def _nanmean(v: np.ndarray) -> float:
-    finite = v[np.isfinite(v)]
-    return float(finite.mean()) if len(finite) else float("nan")
-
-
-def _finite(values) -> np.ndarray:
-    v = np.asarray(values, float)
-    return v[np.isfinite(v)]
-
-
-def _empty(ax: Axes, title: str, message: str = "waiting for data…") -> Axes:
-    ax.set_title(title, fontsize=TITLE_SIZE)
-    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="0.5")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return ax
-
-
-def _style(ax: Axes, title: str, xlabel: str = "step", ylabel: str | None = None) -> None:
-    ax.set_title(title, fontsize=TITLE_SIZE)
-    ax.set_xlabel(xlabel, fontsize=LABEL_SIZE)
-    if ylabel:
-        ax.set_ylabel(ylabel, fontsize=LABEL_SIZE)
-    ax.tick_params(labelsize=LABEL_SIZE - 1)
-    ax.grid(alpha=0.3)
-
-
+@view("losses")
 def losses(ax: Axes, log: EventLog) -> Axes:
     """Training loss terms (``train/*``) against the step; log scale once they span two decades."""
     names = sorted(n for n in log.names("scalar") if n.startswith("train/"))
     if not names:
-        return _empty(ax, "training loss")
+        return empty(ax, "training loss")
     everything = []
     for name in names:
         steps, values = decimate(*log.scalars(name))
-        everything.append(_finite(values))
+        everything.append(finite(values))
         ax.plot(steps, values, label=name.split("/", 1)[1], lw=1.6 if name == "train/loss" else 1.0)
-    finite = np.concatenate(everything)
-    if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 100:
+    kept = np.concatenate(everything)
+    if len(kept) and kept.min() > 0 and kept.max() / kept.min() > 100:
         ax.set_yscale("log")
         ax.yaxis.set_minor_locator(NullLocator())  # minor log ticks would double the cost of a live redraw
-    _style(ax, "training loss")
+    style_axes(ax, "training loss")
     ax.legend(fontsize=LEGEND_SIZE, loc="best", framealpha=0.85)
     return ax
 
 
+@view("gap")
 def gap(ax: Axes, log: EventLog, stage: str = "val") -> Axes:
     """Teacher and student accuracy, top-1 agreement (left axis) and KL(teacher‖student) (right axis)."""
     student = log.scalars(f"{stage}/student_acc")
     if not student[0]:
-        return _empty(ax, "teacher–student gap")
+        return empty(ax, "teacher–student gap")
     teacher = log.scalars(f"{stage}/teacher_acc")
     agreement = log.scalars(f"{stage}/agreement")
     if teacher[0]:
@@ -98,10 +79,10 @@ def gap(ax: Axes, log: EventLog, stage: str = "val") -> Axes:
     ax.plot(*student, color="tab:blue", marker=".", label="student")
     if agreement[0]:
         ax.plot(*agreement, color="tab:green", marker=".", label="agreement")
-    shown = _finite(student[1] + agreement[1])
+    shown = finite(student[1] + agreement[1])
     low = min(0.5, float(shown.min()) - 0.05) if len(shown) else 0.0
     ax.set_ylim(max(low, 0.0), 1.01)
-    _style(ax, f"teacher–student gap ({stage})", ylabel="accuracy")
+    style_axes(ax, f"teacher–student gap ({stage})", ylabel="accuracy")
     kl = log.scalars(f"{stage}/kl")
     handles, labels = ax.get_legend_handles_labels()
     if kl[0]:
@@ -109,7 +90,7 @@ def gap(ax: Axes, log: EventLog, stage: str = "val") -> Axes:
         (line,) = ax2.plot(*kl, color="tab:red", lw=1, label="KL")
         ax2.set_ylabel("KL(t‖s)", color="tab:red", fontsize=LABEL_SIZE)
         ax2.tick_params(axis="y", labelcolor="tab:red", labelsize=LABEL_SIZE - 1)
-        finite_kl = _finite(kl[1])
+        finite_kl = finite(kl[1])
         if len(finite_kl):
             ax2.set_ylim(0, max(float(finite_kl.max()) * 1.1, 1e-3))
         handles.append(line)
@@ -128,11 +109,12 @@ def gap(ax: Axes, log: EventLog, stage: str = "val") -> Axes:
     return ax
 
 
+@view("per_class_gap")
 def per_class_gap(ax: Axes, log: EventLog) -> Axes:
     """Per-class teacher − student accuracy of the latest evaluation (test if present, else val)."""
     event = _last_points(log, "test/per_class_gap") or _last_points(log, "val/per_class_gap")
     if event is None:
-        return _empty(ax, "per-class gap")
+        return empty(ax, "per-class gap")
     x = np.asarray(event["x"])
     y = np.asarray(event["y"], dtype=float)
     colors = ["0.7" if not math.isfinite(v) else "tab:red" if v > 0 else "tab:green" for v in y]
@@ -140,9 +122,9 @@ def per_class_gap(ax: Axes, log: EventLog) -> Axes:
     ax.axhline(0, color="0.3", lw=0.8)
     ax.set_xticks(x)
     stage = event["name"].split("/")[0]
-    mean = _finite(y)
+    mean = finite(y)
     xlabel = f"class (mean gap {mean.mean():+.3f})" if len(mean) else "class"
-    _style(ax, f"per-class gap ({stage}, step {event.get('step', '?')})", xlabel=xlabel, ylabel="teacher − student acc")
+    style_axes(ax, f"per-class gap ({stage}, step {event.get('step', '?')})", xlabel=xlabel, ylabel="teacher − student acc")
     ax.grid(False)
     ax.grid(alpha=0.3, axis="y")
     return ax
@@ -169,30 +151,13 @@ def compare(ax: Axes, logs: Mapping[str, EventLog], name: str = "val/student_acc
         ax.plot(steps, values, lw=1.4, marker="." if len(steps) <= 60 else None, label=f"{label} ({last:.3g})")
         drawn += 1
     if not drawn:
-        return _empty(ax, name, "no data yet" if logs else "no runs to compare")
-    _style(ax, name, ylabel=name.split("/")[-1])
+        return empty(ax, name, "no data yet" if logs else "no runs to compare")
+    style_axes(ax, name, ylabel=name.split("/")[-1])
     ax.legend(fontsize=LEGEND_SIZE, loc="best", framealpha=0.85)
     return ax
 
 
-VIEWS: dict[str, Callable[[Axes, EventLog], Axes]] = {
-    "losses": losses,
-    "gap": gap,
-    "per_class_gap": per_class_gap,
-}
-
-
-def views_for(method: str) -> tuple[str, ...]:
-    """The views ``method`` declares (``losses`` for an unknown method or one declaring none)."""
-    from ..core.errors import ConfigError
-    from ..core.registry import get_method
-
-    try:
-        return get_method(method).views or ("losses",)
-    except ConfigError:
-        return ("losses",)
-
-
+@register_drawer
 def draw_run(
     log: EventLog,
     method: str,
@@ -207,10 +172,7 @@ def draw_run(
     ``fig`` is cleared and reused when given (the live panel keeps one Figure for a whole run).
     ``tight=False`` skips ``tight_layout`` (a third of a redraw's cost; the panel reuses margins).
     """
-    names = tuple(views) if views is not None else views_for(method)
-    unknown = [v for v in names if v not in VIEWS]
-    if unknown:
-        raise ValueError(f"unknown view(s) {unknown}; known: {sorted(VIEWS)}")
+    names = check_views(views if views is not None else views_for(method))
     per_row = max(1, min(len(names), VIEWS_PER_ROW))
     rows = -(-len(names) // per_row) or 1
     if fig is None:

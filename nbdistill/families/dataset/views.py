@@ -1,4 +1,4 @@
-"""Live views of dataset distillation, registered in :data:`nbdistill.widgets.views.VIEWS`.
+"""Live views of dataset distillation, registered with :func:`nbdistill.core.views.view`.
 
 Like every view, each is a pure function ``view(ax, log) -> ax`` of the run's events. This file
 imports numpy and matplotlib only (no torch), so a drawing process can load it cheaply. Events read:
@@ -21,21 +21,13 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from ...core.run import EventLog
-from ...widgets.views import VIEWS, _empty, decimate
+from ...core.style import decimate, empty, style_axes
+from ...core.views import view
 
 #: Most synthetic images per class drawn in the grid.
 MAX_PER_CLASS = 10
 #: The grid PNG is upscaled (nearest) until its longer side is about this many pixels.
 GRID_SIZE = 320
-
-
-def _style(ax: Axes, title: str, ylabel: str | None = None) -> None:
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel("step", fontsize=9)
-    if ylabel:
-        ax.set_ylabel(ylabel, fontsize=9)
-    ax.tick_params(labelsize=8)
-    ax.grid(alpha=0.3)
 
 
 def image_grid_png(images: np.ndarray, classes: int, ipc: int, max_per_class: int = MAX_PER_CLASS) -> bytes | None:
@@ -69,6 +61,7 @@ def image_grid_png(images: np.ndarray, classes: int, ipc: int, max_per_class: in
     return buf.getvalue()
 
 
+@view("trajectory_match")
 def trajectory_match(ax: Axes, log: EventLog) -> Axes:
     """The matching loss with the student's normalised distance left to the target and distance moved."""
     series = [
@@ -77,29 +70,30 @@ def trajectory_match(ax: Axes, log: EventLog) -> Axes:
         ("dd/moved", "moved ‖θ̂−θ₀‖/‖θ*−θ₀‖", 1.0),
     ]
     if not log.scalars("train/loss")[0]:
-        return _empty(ax, "trajectory matching")
+        return empty(ax, "trajectory matching")
     for name, label, width in series:
         steps, values = decimate(*log.scalars(name))
         if len(steps):
             ax.plot(steps, values, lw=width, label=label)
     ax.axhline(1.0, color="0.4", lw=0.8, ls=":")
-    _style(ax, "trajectory matching", ylabel="normalised distance")
+    style_axes(ax, "trajectory matching", ylabel="normalised distance")
     ax.legend(fontsize=7, loc="upper right", framealpha=0.85)
     return ax
 
 
+@view("image_grad_and_lr")
 def image_grad_and_lr(ax: Axes, log: EventLog) -> Axes:
     """Norm of the synthetic images' gradient (log scale; blow-ups show here first) and the learned inner lr."""
     steps, norms = decimate(*log.scalars("dd/image_grad_norm"))
     lr_steps, lrs = decimate(*log.scalars("dd/syn_lr"))
     if not len(steps) and not len(lr_steps):
-        return _empty(ax, "image gradient & inner lr")
+        return empty(ax, "image gradient & inner lr")
     if len(steps):
         ax.plot(steps, norms, color="tab:purple", lw=1.0, label="‖∂L/∂images‖")
         finite = norms[np.isfinite(norms)]
         if len(finite) and finite.min() > 0:
             ax.set_yscale("log")
-    _style(ax, "image gradient & inner lr", ylabel="gradient norm")
+    style_axes(ax, "image gradient & inner lr", ylabel="gradient norm")
     if len(lr_steps):
         ax2 = ax.twinx()
         ax2.plot(lr_steps, lrs, color="tab:orange", lw=1.4, label="learned lr α")
@@ -108,11 +102,12 @@ def image_grad_and_lr(ax: Axes, log: EventLog) -> Axes:
     return ax
 
 
+@view("distilled_accuracy")
 def distilled_accuracy(ax: Axes, log: EventLog) -> Axes:
     """Test accuracy of a fresh network trained on the synthetic set, beside the full-data teacher if any."""
     steps, values = log.scalars("val/student_acc")
     if not steps:
-        return _empty(ax, "accuracy of a net trained on the synthetic set", "waiting for the first validation…")
+        return empty(ax, "accuracy of a net trained on the synthetic set", "waiting for the first validation…")
     ax.plot(steps, values, marker=".", color="tab:blue", label="fresh net on synthetic set (val)")
     test = log.last("test/student_acc")
     if test is not None and test.get("kind") == "scalar":
@@ -123,16 +118,17 @@ def distilled_accuracy(ax: Axes, log: EventLog) -> Axes:
     if teacher[0]:
         ax.plot(*teacher, color="tab:gray", ls="--", label="full-data teacher (val)")
     ax.set_ylim(0.0, 1.01)
-    _style(ax, "accuracy of a net trained on the synthetic set", ylabel="accuracy")
+    style_axes(ax, "accuracy of a net trained on the synthetic set", ylabel="accuracy")
     ax.legend(fontsize=7, loc="lower right", framealpha=0.85)
     return ax
 
 
+@view("synthetic_images")
 def synthetic_images(ax: Axes, log: EventLog) -> Axes:
     """The latest grid of synthetic images, one row per class."""
     event = next((e for e in reversed(log.of("dd/images")) if e.get("kind") == "image" and e.get("png")), None)
     if event is None:
-        return _empty(ax, "synthetic images")
+        return empty(ax, "synthetic images")
     import matplotlib.image as mpimg
 
     grid = mpimg.imread(io.BytesIO(base64.b64decode(event["png"])), format="png")
@@ -148,21 +144,13 @@ def synthetic_images(ax: Axes, log: EventLog) -> Axes:
     return ax
 
 
+@view("crop_curriculum")
 def crop_curriculum(ax: Axes, log: EventLog) -> Axes:
     """CDA's curriculum: the smallest crop scale of RandomResizedCrop, from 1 (whole image) down to 0.08."""
     steps, values = decimate(*log.scalars("dd/min_crop"))
     if not len(steps):
-        return _empty(ax, "crop curriculum")
+        return empty(ax, "crop curriculum")
     ax.plot(steps, values, color="tab:green", lw=1.4)
     ax.set_ylim(0.0, 1.05)
-    _style(ax, "crop curriculum", ylabel="min crop scale")
+    style_axes(ax, "crop curriculum", ylabel="min crop scale")
     return ax
-
-
-VIEWS.update(
-    trajectory_match=trajectory_match,
-    image_grad_and_lr=image_grad_and_lr,
-    distilled_accuracy=distilled_accuracy,
-    synthetic_images=synthetic_images,
-    crop_curriculum=crop_curriculum,
-)

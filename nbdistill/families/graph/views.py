@@ -1,4 +1,4 @@
-"""Views of the graph family (pure functions ``view(ax, log) -> ax``, registered in ``VIEWS``).
+"""Views of the graph family (pure functions ``view(ax, log) -> ax``, registered with :func:`~nbdistill.core.views.view`).
 
 - ``tree_histogram``: Mirage's computation-tree histogram per class, live while it mines;
 - ``distilled_vs_full``: the GNN trained on the distilled set against the one trained on all graphs;
@@ -16,7 +16,8 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from ...core.run import EventLog
-from ...widgets.views import LABEL_SIZE, LEGEND_SIZE, TITLE_SIZE, VIEWS, _empty, _style, decimate
+from ...core.style import LABEL_SIZE, LEGEND_SIZE, TITLE_SIZE, decimate, empty, style_axes
+from ...core.views import view
 
 CLASS_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 TREE_LABEL_CHARS = 16
@@ -26,12 +27,13 @@ def _short(text: str, width: int = TREE_LABEL_CHARS) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+@view("tree_histogram")
 def tree_histogram(ax: Axes, log: EventLog) -> Axes:
     """Graphs of each class containing each of the most common computation trees (log scale),
     with each class's support threshold (a tree below it can be in no frequent tree set)."""
     event = log.last("mirage/tree_support")
     if event is None or not event.get("trees"):
-        return _empty(ax, "computation trees")
+        return empty(ax, "computation trees")
     per_class = np.asarray(event["per_class"], dtype=float)
     classes, k = per_class.shape
     width = 0.8 / classes
@@ -44,7 +46,7 @@ def tree_histogram(ax: Axes, log: EventLog) -> Axes:
     ax.set_xticks(x)
     ax.set_xticklabels([_short(t) for t in event["trees"]], rotation=90, fontsize=LABEL_SIZE - 3, family="monospace")
     title = f"computation trees ({event['graphs']}/{event['total_graphs']} graphs, {event['distinct_trees']} distinct)"
-    _style(ax, title, xlabel="", ylabel="graphs containing the tree")
+    style_axes(ax, title, xlabel="", ylabel="graphs containing the tree")
     ax.grid(False)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(
@@ -53,12 +55,13 @@ def tree_histogram(ax: Axes, log: EventLog) -> Axes:
     return ax
 
 
+@view("distilled_vs_full")
 def distilled_vs_full(ax: Axes, log: EventLog) -> Axes:
     """Validation accuracy (solid) and ROC-AUC (dashed) of the GNN trained on the distilled set and
     of the one trained on the full set; the legend gives their test values once the fit ends (the
     accuracy with each GNN's decision threshold set on the validation graphs, then at plain argmax)."""
     if not log.scalars("val/student_acc")[0]:
-        return _empty(ax, "distilled vs full data")
+        return empty(ax, "distilled vs full data")
     for who, label, color in (("student", "distilled", "tab:blue"), ("full", "full", "tab:gray")):
         for metric, ls in (("acc", "-"), ("auc", "--")):
             steps, values = log.scalars(f"val/{who}_{metric}")
@@ -72,12 +75,13 @@ def distilled_vs_full(ax: Axes, log: EventLog) -> Axes:
             ax.plot(*decimate(steps, values), color=color, ls=ls, marker="." if len(steps) <= 60 else None, label=text)
     ratio = log.last_value("mirage/compression_bytes")
     title = "distilled vs full data" + (f" ({ratio:.1f}× fewer bytes)" if ratio else "")
-    _style(ax, title, ylabel="validation score")
+    style_axes(ax, title, ylabel="validation score")
     ax.set_ylim(0.0, 1.02)
     ax.legend(fontsize=LEGEND_SIZE, loc="lower right", framealpha=0.85)
     return ax
 
 
+@view("latency")
 def latency(ax: Axes, log: EventLog) -> Axes:
     """Median inference time of the GNN teacher and the MLP student, on the whole graph and for a
     batch of nodes served alone (the GNN must gather their neighbourhoods first)."""
@@ -85,13 +89,13 @@ def latency(ax: Axes, log: EventLog) -> Axes:
     gnn = [log.last_value(f"latency/gnn_{n}_ms") for n in names]
     mlp = [log.last_value(f"latency/mlp_{n}_ms") for n in names]
     if any(v is None for v in mlp):
-        return _empty(ax, "inference latency", "waiting for the end of the fit")
+        return empty(ax, "inference latency", "waiting for the end of the fit")
     x = np.arange(len(names))
     if any(v is None for v in gnn):  # no GNN in the run (lam = 1: the MLP trained alone)
         ax.bar(x, mlp, 0.4, color="tab:blue", label="MLP (student)")
         ax.set_xticks(x)
         ax.set_xticklabels(["whole graph", "nodes served alone"], fontsize=LABEL_SIZE)
-        _style(ax, "inference latency (median; no GNN teacher)", xlabel="", ylabel="milliseconds")
+        style_axes(ax, "inference latency (median; no GNN teacher)", xlabel="", ylabel="milliseconds")
         ax.legend(fontsize=LEGEND_SIZE, loc="upper right", framealpha=0.85)
         return ax
     ax.bar(x - 0.2, gnn, 0.4, color="tab:gray", label="GNN (teacher)")
@@ -102,21 +106,22 @@ def latency(ax: Axes, log: EventLog) -> Axes:
     ax.set_ylim(min(gnn + mlp) / 3, max(gnn + mlp) * 40)
     ax.set_xticks(x)
     ax.set_xticklabels(["whole graph", "nodes served alone"], fontsize=LABEL_SIZE)
-    _style(ax, "inference latency (median)", xlabel="", ylabel="milliseconds (log)")
+    style_axes(ax, "inference latency (median)", xlabel="", ylabel="milliseconds (log)")
     ax.grid(False)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=LEGEND_SIZE, loc="upper right", framealpha=0.85)
     return ax
 
 
+@view("teacher")
 def teacher(ax: Axes, log: EventLog) -> Axes:
     """The GCN teacher trained before distilling (when none was given): its training loss and
     validation accuracy per epoch, live, with the epoch whose weights are kept once it is done."""
     steps, acc = log.scalars("teacher/val_acc")
     if not steps:
         if any(n.startswith(("train/", "val/", "test/")) for n in log.names("scalar")):  # the student trains
-            return _empty(ax, "GCN teacher", "no teacher trained here: it was given, or lam = 1 needs none")
-        return _empty(ax, "GCN teacher")
+            return empty(ax, "GCN teacher", "no teacher trained here: it was given, or lam = 1 needs none")
+        return empty(ax, "GCN teacher")
     epochs = log.last_value("teacher/epochs")
     ax.plot(*decimate(steps, acc), color="tab:green", label="val accuracy")
     ax.set_ylim(0.0, 1.02)
@@ -132,7 +137,7 @@ def teacher(ax: Axes, log: EventLog) -> Axes:
         title = f"GCN teacher: val acc {best:.3f} (epoch {kept:.0f} kept)"
     else:
         title = f"GCN teacher: epoch {steps[-1]}" + (f"/{epochs:.0f}" if epochs else "")
-    _style(ax, title, xlabel="teacher epoch", ylabel="validation accuracy")
+    style_axes(ax, title, xlabel="teacher epoch", ylabel="validation accuracy")
     lines = ax.get_lines()[:1] + twin.get_lines()
     ax.legend(lines, [line.get_label() for line in lines], fontsize=LEGEND_SIZE, loc="lower right", framealpha=0.85)
     return ax
@@ -174,9 +179,3 @@ def draw_tree(ax: Axes, node_labels, edge_index, names=None, title: str = "") ->
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
     return ax
-
-
-VIEWS["tree_histogram"] = tree_histogram
-VIEWS["distilled_vs_full"] = distilled_vs_full
-VIEWS["latency"] = latency
-VIEWS["teacher"] = teacher
