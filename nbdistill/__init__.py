@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .core.version import __version__
 
 _SUBMODULES = ("core", "data", "families", "models", "runs", "widgets", "zoo")
 #: public name -> the module it lives in

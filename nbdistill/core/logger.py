@@ -48,7 +48,7 @@ def _versions() -> dict[str, str]:
     import pytorch_lightning
     import torch
 
-    from .. import __version__
+    from .version import __version__
 
     return {
         "nbdistill": __version__,
