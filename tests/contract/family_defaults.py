@@ -1,0 +1,122 @@
+"""What the contract test runs each method on: one entry per family, a few per-method exceptions.
+
+Every model and data module is written once, as a LightningCLI ``{"class_path", "init_args"}``
+piece: :func:`instantiate` builds it for :func:`nbdistill.fit` and the panel, and the CLI round
+trip writes the same piece into its YAML. A new method of a known family is covered as it is; a
+new family adds its entry to :data:`FAMILY_DEFAULTS` (the contract test fails, naming it, until then).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import nbdistill as nd
+
+
+def piece(class_path: str, **init_args: Any) -> dict[str, Any]:
+    return {"class_path": class_path, "init_args": init_args}
+
+
+def instantiate(spec: dict[str, Any]) -> Any:
+    """Build a ``{"class_path", "init_args"}`` piece, as LightningCLI does."""
+    module, _, name = spec["class_path"].rpartition(".")
+    return getattr(importlib.import_module(module), name)(**spec.get("init_args", {}))
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The tiny default a method is run on: its student, teacher (used only by methods that
+    declare ``needs_teacher``) and data, as CLI pieces, and small values of hyper-parameters
+    (each applied only to the methods that declare it)."""
+
+    student: dict[str, Any]
+    data: dict[str, Any]
+    teacher: dict[str, Any] | None = None
+    tiny: dict[str, Any] = field(default_factory=dict)
+
+    def hparams(self, method: str) -> dict[str, Any]:
+        declared = {h.name for h in nd.get_method(method).hparams}
+        return {k: v for k, v in self.tiny.items() if k in declared}
+
+    def teacher_for(self, method: str) -> dict[str, Any] | None:
+        return self.teacher if nd.get_method(method).needs_teacher else None
+
+
+DIGITS = piece("nbdistill.data.Digits", n_train=60, batch_size=30)
+DIGITS_IMAGES = piece("nbdistill.data.Digits", n_train=60, batch_size=30, image=True)
+
+#: One tiny default per family. ``tiny`` shrinks the costly knobs (epochs of inner phases, attack
+#: steps, expert buffers, synthetic set sizes) wherever a method of the family declares them.
+FAMILY_DEFAULTS: dict[str, Setting] = {
+    "kd": Setting(
+        student=piece("nbdistill.models.MLP", in_features=64, hidden=[8], out_features=10),
+        teacher=piece("nbdistill.zoo.ZooTeacher", name="digits-mlp"),
+        data=DIGITS,
+        tiny={"attack_steps": 1, "eval_attack_steps": 1},  # MTARD's PGD attacks
+    ),
+    "dataset": Setting(
+        student=piece("nbdistill.models.ConvNet", in_shape=[1, 8, 8], num_classes=10, width=4, depth=1, norm="instance"),
+        data=DIGITS_IMAGES,
+        tiny={
+            "ipc": 1,
+            "eval_epochs": 2,
+            "batch_real": 8,
+            "outer_loop": 2,
+            "inner_loop": 1,
+            "squeeze_epochs": 1,
+            "syn_steps": 2,
+            "expert_epochs": 1,
+            "max_start_epoch": 2,
+            "initial_max_start_epoch": 1,
+            "expansion_end": 2,
+            "num_experts": 1,
+            "expert_train_epochs": 3,
+            "batch_syn": 10,
+        },
+    ),
+    "graph": Setting(  # GNN -> MLP on node classification; no teacher given: the method trains its own GCN first
+        student=piece("nbdistill.models.MLP", in_features=34, hidden=[8], out_features=4),
+        data=piece("nbdistill.data.graphs.KarateClub"),
+        tiny={"teacher_epochs": 10},
+    ),
+}
+
+#: Methods whose inputs differ from their family's default, and why.
+METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
+    # One-for-All KD is shown across architectures: a conv teacher reads the 8x8 images.
+    "kd.ofa": {
+        "teacher": piece("nbdistill.zoo.ZooTeacher", name="digits-convnet"),
+        "data": DIGITS_IMAGES,
+        "student": piece("nbdistill.models.MLP", in_features=64, hidden=[16, 8], out_features=10),
+    },
+    # The Switch-Transformers recipe distils a mixture-of-experts teacher.
+    "kd.moe_teacher": {"teacher": piece("nbdistill.zoo.ZooTeacher", name="digits-moe")},
+    # The signal lesson distils a 1-D transformer teacher into a small CNN on MNIST-1D signals.
+    "kd.signal": {
+        "teacher": piece("nbdistill.zoo.ZooTeacher", name="mnist1d-convtransformer"),
+        "student": piece("nbdistill.models.SignalCNN", in_shape=[1, 40], num_classes=10, width=4),
+        "data": piece("nbdistill.data.MNIST1D", num_samples=400, n_train=60, batch_size=30),
+    },
+    # CDA recovers images through the batch-norm statistics of its student.
+    "dataset.cda": {
+        "student": piece("nbdistill.models.ConvNet", in_shape=[1, 8, 8], num_classes=10, width=4, depth=1, norm="batch")
+    },
+    # MIRAGE distils graph-classification data (a GIN as deep as num_hops), not node data.
+    "graph.mirage": {
+        "student": piece("nbdistill.models.gnn.GIN", in_channels=7, hidden=8, out_channels=2, num_layers=2),
+        "data": piece("nbdistill.data.graphs.BAMotifs", num_graphs=20, batch_size=4),
+    },
+}
+
+
+def setting_for(method: str) -> Setting:
+    """The tiny setting ``method`` is run on; fails, naming the fix, for a family with no default."""
+    family = nd.get_method(method).family
+    if family not in FAMILY_DEFAULTS:
+        raise LookupError(
+            f"family {family!r} (method {method}) has no entry in FAMILY_DEFAULTS in {__file__}: "
+            "add its tiny default student, teacher, data and hyper-parameters there"
+        )
+    return replace(FAMILY_DEFAULTS[family], **METHOD_OVERRIDES.get(method, {}))
