@@ -213,6 +213,14 @@ def test_dict_batches_under_known_keys_are_read_by_key(runs_root):
     assert run.log.of("efficiency"), "the efficiency table reads its batch by key too"
 
 
+def test_a_users_datamodule_with_dict_batches_is_left_as_it_was_given(runs_root):
+    data = Loaders(dicts=("pixel_values", "labels"))
+    nd.fit("kd.hinton", student=mlp(), teacher=nd.models.MLP(5, [16], 2), data=data, max_epochs=1)
+    batch = {"pixel_values": torch.zeros(2, 5), "labels": torch.zeros(2, dtype=torch.long)}
+    assert data.on_before_batch_transfer(batch, 0) is batch  # the user's own code still gets its dicts
+    assert "on_before_batch_transfer" not in vars(data)
+
+
 def test_nan_in_training_inputs_of_a_digits_subclass_is_named(no_training):
     class Broken(nd.data.Digits):
         def load(self):

@@ -272,6 +272,9 @@ def fit(
             failure = exc
         finally:
             logger.close()
+            from .module import stop_reading_dict_batches
+
+            stop_reading_dict_batches(data)
     if failure is not None:
         return after_failure(method, logger, control, previous, failure, raise_on_failure)
     if trainer.global_rank != 0:

@@ -67,12 +67,24 @@ def read_dict_batches(data: pl.LightningDataModule) -> None:
     if getattr(data, "_reads_dict_batches", False):
         return
     own = data.on_before_batch_transfer
+    data._own_batch_hook = vars(data).get("on_before_batch_transfer")  # an instance's own, if it set one
 
     def to_pair(batch: Any, dataloader_idx: int) -> Any:
         return as_pair(own(batch, dataloader_idx))
 
     data.on_before_batch_transfer = to_pair
     data._reads_dict_batches = True
+
+
+def stop_reading_dict_batches(data: pl.LightningDataModule) -> None:
+    """Undo :func:`read_dict_batches` once training is over: the user's data module is left as given."""
+    if not vars(data).pop("_reads_dict_batches", False):
+        return
+    own = vars(data).pop("_own_batch_hook", None)
+    if own is None:
+        del data.on_before_batch_transfer  # the class's hook shows through again
+    else:
+        data.on_before_batch_transfer = own
 
 
 def freeze(module: nn.Module) -> nn.Module:
