@@ -231,3 +231,25 @@ def test_sigterm_handler_is_restored_after_fit(teacher, runs_root):
     before = signal.getsignal(signal.SIGTERM)
     nd.fit("kd.hinton", teacher=teacher, student=student(), data=digits(), max_epochs=1)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_ctrl_c_before_a_resumes_first_step_is_a_keyboard_interrupt_and_leaves_the_run(teacher, runs_root, monkeypatch):
+    """Lightning answers Ctrl-C with sys.exit(1); before the resume trained a step the caller got that
+    SystemExit (a script exited with code 1, `except KeyboardInterrupt` missed it). Found in review."""
+    from nbdistill.families.kd.module import KDModule
+
+    event, observer = _stop_at(30)
+    part = nd.fit(
+        "kd.hinton", teacher=teacher, student=student(), data=digits(), max_epochs=12, stop_event=event, observers=[observer]
+    )
+    assert part.status == "stopped"
+    before = _bytes(part)
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(KDModule, "on_fit_start", interrupted)
+    with pytest.raises(KeyboardInterrupt, match="left as it was") as caught:
+        nd.resume(part, teacher=teacher, student=student(), data=digits())
+    assert caught.value.run.id == part.id
+    assert _bytes(part) == before and part.refresh().status == "stopped"

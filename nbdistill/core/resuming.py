@@ -93,6 +93,11 @@ def after_failure(
     """What ``nd.fit`` does when ``trainer.fit`` raised ``exc`` (see the module docstring)."""
     status = control.status
     if previous is not None and not status.started and logger.restore():
+        if isinstance(status.interrupted, KeyboardInterrupt) or isinstance(exc, KeyboardInterrupt):
+            # Ctrl-C before the resume's first step (Lightning turned it into sys.exit(1))
+            stop = KeyboardInterrupt(f"interrupted before the resume of run {previous.id} trained a step; it is left as it was")
+            stop.run = previous
+            raise stop from None
         if isinstance(exc, Exception):
             raise ConfigError(
                 f"run {previous.id} could not be resumed, and is left as it was: {type(exc).__name__}: {exc}. "
