@@ -253,3 +253,21 @@ def test_ctrl_c_before_a_resumes_first_step_is_a_keyboard_interrupt_and_leaves_t
         nd.resume(part, teacher=teacher, student=student(), data=digits())
     assert caught.value.run.id == part.id
     assert _bytes(part) == before and part.refresh().status == "stopped"
+
+
+def test_a_disk_that_refuses_the_restore_does_not_hide_the_training_error(teacher, runs_root, monkeypatch):
+    """Putting run.json back after a resume that could not start may fail (a full disk); the caller
+    must still see why the resume failed, not the OSError of the restore. Found in review."""
+    import nbdistill.core.logger as logger_module
+
+    event, observer = _stop_at(30)
+    part = nd.fit(
+        "kd.hinton", teacher=teacher, student=student(), data=digits(), max_epochs=12, stop_event=event, observers=[observer]
+    )
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(logger_module, "write_bytes_atomic", full)
+    with pytest.raises(nd.TrainingFailed, match="size mismatch"):
+        nd.resume(part, teacher=teacher, student=student(hidden=8), data=digits())  # not the trained architecture

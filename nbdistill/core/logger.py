@@ -439,6 +439,8 @@ class RunLogger(Logger):
             return False
         try:
             write_bytes_atomic(self.folder / RUN_JSON, self.snapshot)
+        except OSError:  # the disk refuses: the failure being reported matters more than this
+            return False
         finally:
             release_writer_lock(fd)
         return True

@@ -120,8 +120,8 @@ def after_failure(
         try:
             logger.experiment.set_status("failed", f"{type(exc).__name__}: {exc}")
             logger.close()
-        except OSError:  # kept in memory by the writer, retried when the process exits
-            pass
+        except (OSError, ConfigError):  # a full disk, or the folder taken by another writer since:
+            pass  # the training error below is what the caller must see
         run = _run_or_none(logger.folder)
     if raise_on_failure:
         raise TrainingFailed(f"{method} failed: {type(exc).__name__}: {exc}", run) from exc
