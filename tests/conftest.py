@@ -67,3 +67,18 @@ def run_example_config(tmp_path, runs_root):
         return info
 
     return run
+
+
+@pytest.fixture
+def example_hparams():
+    """``hparams(file)``: the hyper-parameters an ``examples/`` config sets (the scalar keys of its
+    ``model`` section), to compare with what the run recorded."""
+    from pathlib import Path
+
+    import yaml
+
+    def hparams(file: str) -> dict:
+        model = yaml.safe_load((Path(__file__).parents[1] / "examples" / file).read_text())["model"]
+        return {k: v for k, v in model.items() if not isinstance(v, (dict, list))}
+
+    return hparams

@@ -111,5 +111,6 @@ def test_fit_on_a_two_class_subset():
 
 
 @pytest.mark.slow
-def test_example_config_runs_from_the_cli(run_example_config):
-    run_example_config("kd_lelp_digits.yaml", "kd.lelp")
+def test_example_config_runs_from_the_cli(run_example_config, example_hparams):
+    info = run_example_config("kd_lelp_digits.yaml", "kd.lelp")
+    assert example_hparams("kd_lelp_digits.yaml").items() <= info["hparams"].items()

@@ -110,8 +110,10 @@ def test_moe_teacher_initialises_the_student_from_the_non_expert_weights():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
-def test_example_config_runs_from_the_cli(method, run_example_config):
-    run_example_config(f"kd_{method.split('.')[1]}_digits.yaml", method, data={"n_train": 100})
+def test_example_config_runs_from_the_cli(method, run_example_config, example_hparams):
+    file = f"kd_{method.split('.')[1]}_digits.yaml"
+    info = run_example_config(file, method, data={"n_train": 100})
+    assert example_hparams(file).items() <= info["hparams"].items()
 
 
 def test_dkd_warmup_ramps_from_the_first_epoch():

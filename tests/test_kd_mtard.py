@@ -151,5 +151,6 @@ def test_fit_reports_clean_and_pgd_accuracy_and_balances():
 
 
 @pytest.mark.slow
-def test_example_config_runs_from_the_cli(run_example_config):
-    run_example_config("kd_mtard_digits.yaml", "kd.mtard")
+def test_example_config_runs_from_the_cli(run_example_config, example_hparams):
+    info = run_example_config("kd_mtard_digits.yaml", "kd.mtard")
+    assert example_hparams("kd_mtard_digits.yaml").items() <= info["hparams"].items()

@@ -135,8 +135,9 @@ def test_generations_split_the_epochs():
 
 
 @pytest.mark.slow
-def test_example_config_runs_from_the_cli(run_example_config):
-    run_example_config("kd_self_gt_digits.yaml", "kd.self_gt", max_epochs=3)
+def test_example_config_runs_from_the_cli(run_example_config, example_hparams):
+    info = run_example_config("kd_self_gt_digits.yaml", "kd.self_gt", max_epochs=3)
+    assert example_hparams("kd_self_gt_digits.yaml").items() <= info["hparams"].items()
 
 
 def test_a_run_resumed_from_a_periodic_checkpoint_switches_generation_like_an_uninterrupted_one(runs_root):

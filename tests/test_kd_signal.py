@@ -88,5 +88,6 @@ def test_fit_on_mnist1d():
 
 
 @pytest.mark.slow
-def test_example_config_runs_from_the_cli(run_example_config):
-    run_example_config("kd_signal_mnist1d.yaml", "kd.signal")
+def test_example_config_runs_from_the_cli(run_example_config, example_hparams):
+    info = run_example_config("kd_signal_mnist1d.yaml", "kd.signal")
+    assert example_hparams("kd_signal_mnist1d.yaml").items() <= info["hparams"].items()
