@@ -43,6 +43,7 @@ def test_numpy_pair_gets_stratified_seeded_splits_and_says_so():
         counts = torch.bincount(dm.dataset(split).tensors[1], minlength=3)
         assert counts.tolist() == [len(dm.dataset(split)) // 3] * 3
     again = quiet((x, y))  # seeded: the same splits every time
+    # exact, not a tolerance: a split is a selection of the user's rows, copied, never computed
     assert torch.equal(again.dataset("test").tensors[0], dm.dataset("test").tensors[0])
     other = quiet((x, y), seed=1)
     assert not torch.equal(other.dataset("test").tensors[0], dm.dataset("test").tensors[0])
@@ -61,6 +62,7 @@ def test_tensors_and_pandas_give_the_same_module_as_numpy():
         assert dm.num_classes == 3 and dm.input_shape == (5,)
         for split in ("train", "test"):
             for a, b in zip(dm.dataset(split).tensors, ref.dataset(split).tensors):
+                # exact: the same rows copied and cast to float32, no arithmetic on them
                 assert a.dtype == b.dtype and torch.equal(a, b)
 
 
