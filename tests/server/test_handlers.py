@@ -5,34 +5,10 @@ import threading
 import time
 
 import pytest
-from tornado.httpclient import HTTPClientError
+from server_api import API, get_json, raw, status_of
 
 import nbdistill as nd
 from nbdistill.core.runfolder import read_events
-
-API = ("nbdistill", "api")
-
-
-async def get_json(jp_fetch, *parts, **kwargs):
-    response = await jp_fetch(*API, *parts, **kwargs)
-    assert response.headers["Content-Type"].startswith("application/json")
-    return json.loads(response.body)
-
-
-async def status_of(jp_fetch, *parts, method="GET", body=None, **kwargs):
-    """The HTTP status code of a request that may fail."""
-    try:
-        response = await jp_fetch(*API, *parts, method=method, body=body, **kwargs)
-    except HTTPClientError as exc:
-        return exc.code
-    return response.code
-
-
-async def raw_status(http_server_client, jp_base_url, jp_auth_header, path):
-    """Status of a GET on ``path`` exactly as written (no client-side escaping of ``%`` or ``..``)."""
-    url = jp_base_url.rstrip("/") + "/nbdistill/api/" + path
-    response = await http_server_client.fetch(url, headers=jp_auth_header, raise_error=False)
-    return response.code
 
 
 async def test_list_runs_summarises_each_run(jp_fetch, finished_run, make_run):
@@ -204,7 +180,7 @@ async def test_requests_without_the_token_get_403(jp_fetch, finished_run):
     ],
 )
 async def test_paths_leaving_the_root_are_refused(http_server_client, jp_base_url, jp_auth_header, finished_run, path, expected):
-    assert await raw_status(http_server_client, jp_base_url, jp_auth_header, path) == expected
+    assert (await raw(http_server_client, jp_base_url, jp_auth_header, path)).code == expected
 
 
 async def test_symlinks_leaving_the_root_are_refused(jp_fetch, finished_run, runs_root, tmp_path, make_run):

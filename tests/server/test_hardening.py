@@ -8,32 +8,14 @@ import threading
 from pathlib import Path
 
 import pytest
+from server_api import API, get_json, raw, status_of
 from tornado.httpclient import HTTPClientError
 
 from nbdistill.server import plot as server_plot
 from nbdistill.server import tutorials
 from nbdistill.server.runindex import RunIndex
 
-API = ("nbdistill", "api")
 LINE = json.dumps({"step": 1, "epoch": 0, "time": 1.0, "kind": "scalar", "name": "train/loss", "value": 2.0})
-
-
-async def get_json(jp_fetch, *parts, **kwargs):
-    return json.loads((await jp_fetch(*API, *parts, **kwargs)).body)
-
-
-async def status_of(jp_fetch, *parts, method="GET", body=None, **kwargs):
-    try:
-        response = await jp_fetch(*API, *parts, method=method, body=body, **kwargs)
-    except HTTPClientError as exc:
-        return exc.code
-    return response.code
-
-
-async def raw(http_server_client, jp_base_url, jp_auth_header, path):
-    """A GET on ``path`` exactly as written (no client-side escaping)."""
-    url = jp_base_url.rstrip("/") + "/nbdistill/api/" + path
-    return await http_server_client.fetch(url, headers=jp_auth_header, raise_error=False)
 
 
 # 1. A listing held inside its read of a run's events holds up no other request.
