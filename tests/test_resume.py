@@ -38,6 +38,21 @@ def _stop_at(step):
     return event, (lambda e: event.set() if e["step"] >= step else None)
 
 
+def _stopped_run(teacher, step, max_epochs, **kwargs):
+    """A kd.hinton run on :func:`digits` stopped once it logged ``step``."""
+    event, observer = _stop_at(step)
+    return nd.fit(
+        "kd.hinton",
+        teacher=teacher,
+        student=student(),
+        data=digits(),
+        max_epochs=max_epochs,
+        stop_event=event,
+        observers=[observer],
+        **kwargs,
+    )
+
+
 TRAIN_SCRIPT = """
 import sys, time, nbdistill as nd, torch
 torch.manual_seed(1)
@@ -125,17 +140,7 @@ def test_a_killed_run_is_lost_then_resumed_from_its_last_checkpoint(teacher, run
 
 
 def test_resume_continues_to_the_runs_own_target(teacher, runs_root):
-    event, observer = _stop_at(10)
-    part = nd.fit(
-        "kd.hinton",
-        teacher=teacher,
-        student=student(),
-        data=digits(),
-        max_epochs=6,
-        seed=3,
-        stop_event=event,
-        observers=[observer],
-    )
+    part = _stopped_run(teacher, 10, max_epochs=6, seed=3)
     assert part.status == "stopped" and part.max_epochs == 6
     resumed = nd.resume(part, teacher=teacher, student=student(), data=digits(), seed=3)
     assert resumed.status == "finished" and resumed.module.global_step == 6 * 4  # not fit's default of 20 epochs
@@ -148,17 +153,7 @@ def _bytes(run):
 
 
 def test_a_resume_that_cannot_start_leaves_the_run_as_it_was(teacher, runs_root):
-    event, observer = _stop_at(30)
-    part = nd.fit(
-        "kd.hinton",
-        teacher=teacher,
-        student=student(),
-        data=digits(),
-        max_epochs=12,
-        seed=3,
-        stop_event=event,
-        observers=[observer],
-    )
+    part = _stopped_run(teacher, 30, max_epochs=12, seed=3)
     assert part.status == "stopped"
     before = _bytes(part)
     events_before = (part.path / "events.jsonl").read_bytes()
@@ -238,10 +233,7 @@ def test_ctrl_c_before_a_resumes_first_step_is_a_keyboard_interrupt_and_leaves_t
     SystemExit (a script exited with code 1, `except KeyboardInterrupt` missed it). Found in review."""
     from nbdistill.families.kd.module import KDModule
 
-    event, observer = _stop_at(30)
-    part = nd.fit(
-        "kd.hinton", teacher=teacher, student=student(), data=digits(), max_epochs=12, stop_event=event, observers=[observer]
-    )
+    part = _stopped_run(teacher, 30, max_epochs=12)
     assert part.status == "stopped"
     before = _bytes(part)
 
@@ -260,10 +252,7 @@ def test_a_disk_that_refuses_the_restore_does_not_hide_the_training_error(teache
     must still see why the resume failed, not the OSError of the restore. Found in review."""
     import nbdistill.core.logger as logger_module
 
-    event, observer = _stop_at(30)
-    part = nd.fit(
-        "kd.hinton", teacher=teacher, student=student(), data=digits(), max_epochs=12, stop_event=event, observers=[observer]
-    )
+    part = _stopped_run(teacher, 30, max_epochs=12)
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
