@@ -6,7 +6,7 @@ running it again on the same machine and torch build gives the same weights, bit
 does not promise that across CPUs (other kernels round differently, and 60 epochs amplify it): on
 another machine the retrained teacher's weights differ slightly from the shipped ones, its test
 accuracy is the same within a few test examples and its predictions agree with the shipped
-teacher's on nearly every test input (tests/test_data_models_zoo.py states the margins).
+teacher's on nearly every test input (tests/data/test_data_models_zoo.py states the margins).
 """
 
 from __future__ import annotations

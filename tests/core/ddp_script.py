@@ -1,4 +1,4 @@
-"""Run by tests/test_ddp.py: Hinton KD under Lightning DDP with 2 CPU processes (gloo)."""
+"""Run by tests/core/test_ddp.py: Hinton KD under Lightning DDP with 2 CPU processes (gloo)."""
 
 import sys
 

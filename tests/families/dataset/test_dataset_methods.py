@@ -11,7 +11,7 @@ import nbdistill as nd
 from nbdistill import cli
 from nbdistill.core.errors import ConfigError
 
-EXAMPLES = Path(__file__).parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 METHODS = [
     "dataset.cda",
     "dataset.datm",

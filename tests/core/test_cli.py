@@ -5,7 +5,7 @@ import yaml
 
 from nbdistill import cli
 
-EXAMPLE = Path(__file__).parents[1] / "examples" / "kd_hinton_digits.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "kd_hinton_digits.yaml"
 
 
 def _config(tmp_path, **model):

@@ -12,7 +12,7 @@ from nbdistill import cli
 from nbdistill.core.callbacks import RunControl
 from nbdistill.core.liveness import acquire_writer_lock, release_writer_lock
 
-EXAMPLE = Path(__file__).parents[1] / "examples" / "kd_hinton_digits.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "kd_hinton_digits.yaml"
 
 
 class StopAt(pl.Callback):

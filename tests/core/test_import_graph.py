@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "nbdistill"
+PACKAGE = Path(__file__).resolve().parents[2] / "nbdistill"
 ABOVE_CORE = ("nbdistill.widgets", "nbdistill.families", "nbdistill.server", "nbdistill.data", "nbdistill.models")
 FACADE = "nbdistill"  # the package itself: its ``__init__`` reaches every layer
 
