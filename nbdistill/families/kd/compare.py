@@ -1,14 +1,18 @@
 r"""The KD comparison table: every method's student accuracy over seeds, beside the student trained
 alone and the teacher.
 
-For each method: mean ± standard deviation (ddof = 1) of the student's *last-epoch* test accuracy
-over the seeds, the share of the teacher–student gap it closes,
+For each method: mean ± sample standard deviation (:func:`sample_std`, ddof = 1) of the student's
+*last-epoch* test accuracy over the seeds, the share of the teacher–student gap it closes,
 
 .. math::
     \text{gap closed} = \frac{\overline{acc}_{method} - \overline{acc}_{student\ only}}{acc_{teacher} - \overline{acc}_{student\ only}},
 
 (negative when the method does worse than training the student alone) and the wall time per
 epoch (training and validation, measured from the run folder).
+
+This is the one implementation of the comparison: ``bench/kd_compare.py``, the tutorials and
+``nbdistill demo`` (:mod:`nbdistill.demo`, which adds agreement, KL and per-seed wins to the same
+numbers) all train and summarise through it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 COLUMNS = ["method", "student_acc_mean", "student_acc_std", "gap_closed", "seconds_per_epoch", "seeds"]
@@ -26,13 +30,29 @@ BASELINE = "kd.student_only"
 
 @dataclass
 class Result:
-    """One run: ``method``, ``seed``, the student's and teacher's test accuracy, seconds per epoch."""
+    """One run: ``method``, ``seed``, the student's and teacher's test accuracy, seconds per epoch,
+    and the :class:`~nbdistill.core.run.Run` itself when it came from one (for curves and other metrics)."""
 
     method: str
     seed: int
     student_acc: float
     teacher_acc: float
     seconds_per_epoch: float
+    run: Any = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_run(cls, run: Any, method: str | None = None, seed: int = 0, epochs: int | None = None) -> Result:
+        """The result of a finished run, read from its metrics (``test/student_acc``, ``test/teacher_acc``;
+        NaN when the run logged no teacher). ``method`` defaults to the run's, ``epochs`` to its ``max_epochs``."""
+        metrics = run.metrics
+        return cls(
+            method or run.method,
+            seed,
+            float(metrics["test/student_acc"]),
+            float(metrics.get("test/teacher_acc", math.nan)),
+            seconds_per_epoch(run, epochs or run.max_epochs),
+            run,
+        )
 
 
 def gap_closed(acc_method: float, acc_student_only: float, acc_teacher: float) -> float:
@@ -41,8 +61,24 @@ def gap_closed(acc_method: float, acc_student_only: float, acc_teacher: float) -
     return (acc_method - acc_student_only) / gap if gap > 0 else float("nan")
 
 
-def _std(values: Sequence[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else float("nan")
+def sample_std(values: Sequence[float]) -> float:
+    r"""The sample standard deviation of ``values`` (Bessel's correction, ddof = 1), NaN for fewer than two:
+
+    .. math::
+        s = \sqrt{\frac{1}{n - 1} \sum_{i=1}^{n} (x_i - \bar{x})^2}.
+
+    The "± std" of every table here. The seeds are a sample of the runs one could make, and the
+    question is how much another run would differ: dividing by ``n − 1`` gives the unbiased estimate
+    of that variance (``n`` would shrink it by :math:`\sqrt{(n-1)/n}`, 11 % at 5 seeds, 29 % at 2).
+    One run says nothing about the spread, so its std is NaN (not 0, which would claim that every seed
+    gives the same number); the tables then print the mean alone.
+    """
+    return statistics.stdev(values) if len(values) > 1 else math.nan
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """``(mean, sample_std)`` of ``values``."""
+    return statistics.fmean(values), sample_std(values)
 
 
 def comparison_rows(results: Iterable[Result], baseline: str = BASELINE) -> tuple[list[list[Any]], float]:
@@ -59,13 +95,12 @@ def comparison_rows(results: Iterable[Result], baseline: str = BASELINE) -> tupl
     order = [baseline] + [m for m in by_method if m != baseline]
     for method in order:
         rs = by_method[method]
-        accs = [r.student_acc for r in rs]
-        mean = statistics.fmean(accs)
+        mean, std = mean_std([r.student_acc for r in rs])
         rows.append(
             [
                 method,
                 mean,
-                _std(accs),
+                std,
                 gap_closed(mean, base, teacher),
                 statistics.fmean(r.seconds_per_epoch for r in rs),
                 len(rs),
@@ -99,10 +134,10 @@ def comparison_event(rows: Sequence[Sequence[Any]], **extra: Any) -> dict:
     }
 
 
-def seconds_per_epoch(run, epochs: int) -> float:
-    """Wall time of a finished run (``run.json`` start to end) divided by its epochs."""
+def seconds_per_epoch(run, epochs: int | None) -> float:
+    """Wall time of a finished run (``run.json`` start to end) divided by its epochs (NaN when unknown)."""
     started, ended = run.info.get("started"), run.info.get("ended")
-    return (ended - started) / epochs if started and ended else float("nan")
+    return (ended - started) / epochs if started and ended and epochs else float("nan")
 
 
 def run_comparison(
@@ -118,9 +153,10 @@ def run_comparison(
     **fit_kwargs: Any,
 ) -> list[Result]:
     """Fit the student-only baseline (unless ``baseline=False``) and every method of ``methods`` once
-    per seed and collect the test accuracies. ``make_student(seed)`` builds a fresh student (the same
-    initial weights for every method of a seed), ``make_data(seed)`` the data module,
-    ``hparams[method]`` overrides a method's defaults; ``fit_kwargs`` go to :func:`nbdistill.fit`."""
+    per seed and collect the test accuracies, method by method, seed by seed (each :class:`Result`
+    keeps its run). ``make_student(seed)`` builds a fresh student (the same initial weights for every
+    method of a seed), ``make_data(seed)`` the data module, ``hparams[method]`` overrides a method's
+    defaults; ``progress(result)`` is called after each run; ``fit_kwargs`` go to :func:`nbdistill.fit`."""
     from ...core.fit import fit
 
     results = []
@@ -137,14 +173,7 @@ def run_comparison(
                 **dict((hparams or {}).get(method, {})),
                 **fit_kwargs,
             )
-            metrics = run.metrics
-            result = Result(
-                method,
-                seed,
-                metrics["test/student_acc"],
-                metrics.get("test/teacher_acc", float("nan")),
-                seconds_per_epoch(run, max_epochs),
-            )
+            result = Result.from_run(run, method, seed, max_epochs)
             results.append(result)
             if progress is not None:
                 progress(result)

@@ -11,7 +11,9 @@ from nbdistill.families.kd.compare import (
     comparison_rows,
     format_table,
     gap_closed,
+    mean_std,
     run_comparison,
+    sample_std,
 )
 
 
@@ -19,6 +21,41 @@ def test_gap_closed_by_hand():
     assert gap_closed(0.93, 0.90, 0.97) == pytest.approx(3 / 7)
     assert gap_closed(0.88, 0.90, 0.97) == pytest.approx(-2 / 7)  # worse than the student alone
     assert math.isnan(gap_closed(0.9, 0.95, 0.95))
+
+
+def test_sample_std_by_hand():
+    """ddof = 1 over seeds: deviations of 0.91, 0.93, 0.98 from their mean 0.94 are -0.03, -0.01, +0.04,
+    so s = sqrt((0.0009 + 0.0001 + 0.0016) / (3 - 1)) = sqrt(0.0013) = 0.01·sqrt(13) (not sqrt(0.0026 / 3))."""
+    values = [0.91, 0.93, 0.98]
+    assert sample_std(values) == pytest.approx(math.sqrt(0.0013), abs=1e-12)
+    assert sample_std(values) != pytest.approx(math.sqrt(0.0026 / 3), abs=1e-6)
+    assert mean_std(values) == pytest.approx((0.94, math.sqrt(0.0013)), abs=1e-12)
+    assert sample_std([0.5, 0.5]) == 0.0
+    assert math.isnan(sample_std([0.9])) and math.isnan(sample_std([]))
+
+
+def test_one_seed_row_prints_the_mean_alone():
+    results = [Result("kd.student_only", 0, 0.90, 0.97, 0.4), Result("kd.hinton", 0, 0.93, 0.97, 0.5)]
+    rows, _ = comparison_rows(results)
+    assert math.isnan(rows[2][2])
+    assert "| kd.hinton | 93.00 | +43 % | 0.50 | 1 |" in format_table(rows)
+
+
+class _FinishedRun:
+    method = "kd.hinton"
+    max_epochs = 4
+    info = {"started": 100.0, "ended": 102.0}
+    metrics = {"test/student_acc": 0.93, "test/teacher_acc": 0.97, "test/agreement": 0.9}
+
+
+def test_result_from_run_reads_the_metrics_and_the_wall_time():
+    run = _FinishedRun()
+    result = Result.from_run(run, seed=3)
+    assert (result.method, result.seed, result.student_acc, result.teacher_acc) == ("kd.hinton", 3, 0.93, 0.97)
+    assert result.seconds_per_epoch == pytest.approx(0.5) and result.run is run
+    assert Result.from_run(run, "renamed", epochs=2).seconds_per_epoch == pytest.approx(1.0)
+    run.metrics = {"test/student_acc": 0.5}
+    assert math.isnan(Result.from_run(run).teacher_acc)
 
 
 def test_rows_mean_std_and_order():
