@@ -10,13 +10,18 @@ each digit resembles the others, and it reaches ≈ 0.93 (Hinton, Vinyals & Dean
 "soft targets as regularizers").
 
 Every number :func:`run_demo` prints, plots and returns is read back from the run folders
-(``Run.metrics``), never typed in.
+(``Run.metrics``), never typed in. The runs are trained and summarised by the KD comparison,
+:mod:`nbdistill.families.kd.compare` (``run_comparison``, ``comparison_rows``): the same seeds,
+means, sample standard deviations (ddof = 1 over seeds; see ``compare.sample_std`` for why) and
+gap closed as ``bench/kd_compare.py``; this module adds agreement, KL, per-seed wins, the text
+table and the figure.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,8 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from .families.kd import compare
 
 #: The demo's setting: same student as the tutorials, few labels, the Hinton defaults T = 4, α = 0.1.
 SETTING: dict[str, Any] = {
@@ -62,6 +69,16 @@ def make_data(n_train: int | None = SETTING["n_train"], batch_size: int = SETTIN
     return Digits(batch_size=batch_size, n_train=n_train)
 
 
+def _comparison_setup(setting: Mapping[str, Any], **kd_hparams: Any) -> dict[str, Any]:
+    """What :func:`~nbdistill.families.kd.compare.run_comparison` needs for ``setting``: the student and
+    data factories and the KD hyper-parameters (the setting's T and alpha, overridden by ``kd_hparams``)."""
+    return {
+        "make_student": lambda seed: make_student(seed, setting["hidden"]),
+        "make_data": lambda seed: make_data(setting["n_train"], setting["batch_size"]),
+        "hparams": {KD: {"temperature": setting["temperature"], "alpha": setting["alpha"], **kd_hparams}},
+    }
+
+
 def fit_one(
     method: str, seed: int, teacher, epochs: int, runs_root=None, setting: Mapping[str, Any] = SETTING, **kd_hparams: Any
 ):
@@ -69,52 +86,51 @@ def fit_one(
 
     The teacher is passed to the student-alone run too: there it only *measures* agreement and
     KL, it never enters the loss. ``kd_hparams`` override the setting's T and alpha for KD.
+    Trained by :func:`~nbdistill.families.kd.compare.run_comparison`, as the demo's runs are.
     """
-    from .core.fit import fit
-
-    hp = {"temperature": setting["temperature"], "alpha": setting["alpha"], **kd_hparams} if method == KD else {}
-    return fit(
-        method,
-        student=make_student(seed, setting["hidden"]),
+    (result,) = compare.run_comparison(
+        [method],
         teacher=teacher,
-        data=make_data(setting["n_train"], setting["batch_size"]),
+        seeds=(seed,),
         max_epochs=epochs,
-        seed=seed,
+        baseline=method == BASELINE,
         runs_root=runs_root,
-        **hp,
+        **_comparison_setup(setting, **kd_hparams),
     )
-
-
-def _std(values: Sequence[float]) -> float:
-    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return result.run
 
 
 def summarize(runs: Mapping[str, Sequence[Any]], baseline: str = BASELINE, method: str = KD) -> dict:
     """Gap table numbers from finished runs: ``runs[method][i]`` is the run of seed ``i``.
 
-    Per method: the per-seed lists and the mean/std of ``test/student_acc`` and ``test/agreement``,
-    the mean ``test/kl`` and ``test/teacher_acc``. Overall: the teacher's accuracy, the share of the
+    The accuracies, their mean ± std, the teacher's accuracy and the gap closed are
+    :mod:`~nbdistill.families.kd.compare`'s (:func:`~nbdistill.families.kd.compare.comparison_rows`;
+    std is the sample std over seeds, ddof = 1, NaN for one seed: see
+    :func:`~nbdistill.families.kd.compare.sample_std`). Per method: the per-seed lists and the
+    mean/std of ``test/student_acc`` and ``test/agreement``, the mean ``test/kl`` and
+    ``test/teacher_acc``. Overall: the teacher's accuracy (mean over all runs), the share of the
     teacher–student gap that ``method`` closes,
     ``(acc_method − acc_baseline) / (acc_teacher − acc_baseline)`` on the seed means, and on how
     many seeds ``method`` beats ``baseline`` in test accuracy and in agreement.
     """
+    results = {name: [compare.Result.from_run(r, name, seed) for seed, r in enumerate(rs)] for name, rs in runs.items()}
+    rows, teacher_acc = compare.comparison_rows([r for rs in results.values() for r in rs], baseline=baseline)
+    by_method = {row[0]: dict(zip(compare.COLUMNS, row)) for row in rows}
     table: dict[str, dict] = {}
-    for name, name_runs in runs.items():
-        metrics = [r.metrics for r in name_runs]
-        row: dict[str, Any] = {"runs": [str(r.path) for r in name_runs]}
-        for key in ("student_acc", "agreement", "kl", "teacher_acc"):
-            row[key] = [float(m[f"test/{key}"]) for m in metrics]
-        row["student_acc_mean"] = float(np.mean(row["student_acc"]))
-        row["student_acc_std"] = _std(row["student_acc"])
-        row["agreement_mean"] = float(np.mean(row["agreement"]))
-        row["agreement_std"] = _std(row["agreement"])
-        row["kl_mean"] = float(np.mean(row["kl"]))
-        row["teacher_acc_mean"] = float(np.mean(row["teacher_acc"]))
+    for name, name_results in results.items():
+        metrics = [r.run.metrics for r in name_results]
+        row: dict[str, Any] = {"runs": [str(r.run.path) for r in name_results]}
+        row["student_acc"] = [r.student_acc for r in name_results]
+        row["agreement"] = [float(m["test/agreement"]) for m in metrics]
+        row["kl"] = [float(m["test/kl"]) for m in metrics]
+        row["teacher_acc"] = [r.teacher_acc for r in name_results]
+        row["student_acc_mean"] = by_method[name]["student_acc_mean"]
+        row["student_acc_std"] = by_method[name]["student_acc_std"]
+        row["agreement_mean"], row["agreement_std"] = compare.mean_std(row["agreement"])
+        row["kl_mean"] = statistics.fmean(row["kl"])
+        row["teacher_acc_mean"] = statistics.fmean(row["teacher_acc"])
         table[name] = row
-    teacher_acc = float(np.mean([a for row in table.values() for a in row["teacher_acc"]]))
     base, kd = table[baseline], table[method]
-    room = teacher_acc - base["student_acc_mean"]
-    gap_closed = (kd["student_acc_mean"] - base["student_acc_mean"]) / room if room > 0 else math.nan
     pairs_acc = list(zip(kd["student_acc"], base["student_acc"]))
     pairs_agr = list(zip(kd["agreement"], base["agreement"]))
     return {
@@ -123,13 +139,18 @@ def summarize(runs: Mapping[str, Sequence[Any]], baseline: str = BASELINE, metho
         "method": method,
         "seeds": len(pairs_acc),
         "teacher_acc": teacher_acc,
-        "gap_closed": gap_closed,
+        "gap_closed": by_method[method]["gap_closed"],
         "wins": {
             "student_acc": sum(a > b for a, b in pairs_acc),
             "agreement": sum(a > b for a, b in pairs_agr),
             "ties": sum(a == b for a, b in pairs_acc),
         },
     }
+
+
+def _mean_pm_std(mean: float, std: float) -> str:
+    """``mean ± std`` in 17 characters; the mean alone when std is NaN (one seed)."""
+    return f"{mean:>9.3f} ± {std:.3f}" if math.isfinite(std) else f"{mean:>9.3f}{'':8}"
 
 
 def format_table(summary: Mapping[str, Any], title: str | None = None) -> str:
@@ -140,8 +161,8 @@ def format_table(summary: Mapping[str, Any], title: str | None = None) -> str:
     for name, row in summary["methods"].items():
         lines.append(
             f"{name:<18}"
-            f"{row['student_acc_mean']:>9.3f} ± {row['student_acc_std']:.3f}"
-            f"{row['agreement_mean']:>9.3f} ± {row['agreement_std']:.3f}"
+            f"{_mean_pm_std(row['student_acc_mean'], row['student_acc_std'])}"
+            f"{_mean_pm_std(row['agreement_mean'], row['agreement_std'])}"
             f"{row['kl_mean']:>10.3f}{row['teacher_acc_mean']:>13.3f}"
         )
     n, wins = summary["seeds"], summary["wins"]
@@ -266,20 +287,29 @@ def run_demo(
     if epochs is None:
         epochs = QUICK["epochs"] if quick else SETTING["epochs"]
     teacher = zoo_teacher(SETTING["teacher"])
-    runs: dict[str, list] = {m: [] for m in METHODS}
     previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     bar = tqdm(total=seeds * len(METHODS), desc="KD vs student alone", unit="run", disable=not progress)
+
+    def advance(result: compare.Result) -> None:
+        bar.set_postfix_str(f"seed {result.seed} {result.method} done")
+        bar.update(1)
+
     try:
-        for seed in range(seeds):
-            for method in METHODS:
-                bar.set_postfix_str(f"seed {seed} {method}")
-                runs[method].append(fit_one(method, seed, teacher, epochs, runs_root))
-                bar.update(1)
+        results = compare.run_comparison(
+            [KD],
+            teacher=teacher,
+            seeds=range(seeds),
+            max_epochs=epochs,
+            progress=advance,
+            runs_root=runs_root,
+            **_comparison_setup(SETTING),
+        )
     finally:
         bar.close()
         torch.set_num_threads(previous_threads)
+    runs: dict[str, list] = {m: [r.run for r in results if r.method == m] for m in METHODS}
 
     summary = summarize(runs)
     title = describe(SETTING, epochs, seeds)
