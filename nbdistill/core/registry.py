@@ -12,42 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
+from .hparams import HParam, declared_hparams
 
-
-@dataclass(frozen=True)
-class HParam:
-    """A declared hyper-parameter: ``type`` is ``float``, ``int``, ``bool`` or ``str``."""
-
-    name: str
-    type: type
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    choices: Sequence[Any] | None = None
-    log: bool = False
-    help: str = ""
-
-    def check(self, value: Any, method: str) -> Any:
-        """Return ``value`` converted to the declared type, or raise a :class:`ConfigError`."""
-        where = f"{method}: hyper-parameter {self.name!r}"
-        if self.type is bool:
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where} must be True or False, got {value!r}")
-            return value
-        if self.type in (int, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"{where} must be a number, got {value!r}")
-            if self.type is int and float(value) != int(value):
-                raise ConfigError(f"{where} must be an integer, got {value!r}")
-            value = self.type(value)
-            if value != value:
-                raise ConfigError(f"{where} is NaN")
-            if self.low is not None and value < self.low or self.high is not None and value > self.high:
-                raise ConfigError(f"{where} = {value} is outside its range [{self.low}, {self.high}]")
-            return value
-        if self.choices is not None and value not in self.choices:
-            raise ConfigError(f"{where} = {value!r} is not one of {list(self.choices)}")
-        return self.type(value)
+__all__ = ["HParam", "Method", "register", "methods", "family_names", "get_method"]
 
 
 @dataclass(frozen=True)
@@ -79,20 +46,15 @@ class Method:
 
 _REGISTRY: dict[str, Method] = {}
 
-#: Hyper-parameters every method takes (the optimiser of :class:`~nbdistill.core.module.DistillModule`).
-COMMON_HPARAMS = (
-    HParam("lr", float, 1e-2, 1e-5, 1.0, log=True, help="Adam learning rate"),
-    HParam("weight_decay", float, 0.0, 0.0, 0.1, help="Adam weight decay"),
-)
-
 
 def register(
     name: str,
-    hparams: Sequence[HParam] = (),
     views: Sequence[str] = (),
     needs_teacher: bool = True,
+    hparams: Sequence[HParam] | None = None,
 ) -> Callable[[type], type]:
-    """Class decorator registering a LightningModule as method ``name`` (``"family.method"``)."""
+    """Class decorator registering a method's module as ``name`` (``"family.method"``); its
+    hyper-parameters are the ``HParam`` class attributes it declares or inherits."""
     if name.count(".") != 1:
         raise ValueError(f"method names are 'family.method', got {name!r}")
 
@@ -104,7 +66,7 @@ def register(
             name=name,
             family=name.split(".")[0],
             module_class=cls,
-            hparams=tuple(hparams) + tuple(h for h in COMMON_HPARAMS if h.name not in {p.name for p in hparams}),
+            hparams=declared_hparams(cls) if hparams is None else _listed(hparams),
             views=tuple(views),
             summary=doc[0] if doc else "",
             needs_teacher=needs_teacher,
@@ -115,10 +77,36 @@ def register(
     return wrap
 
 
+def _listed(hparams: Sequence[HParam]) -> tuple[HParam, ...]:
+    """TRANSITIONAL: hyper-parameters listed in ``register`` (the old way), with the optimiser's."""
+    from .module import DistillModule
+
+    common = (DistillModule.lr, DistillModule.weight_decay)
+    return tuple(hparams) + tuple(h for h in common if h.name not in {p.name for p in hparams})
+
+
+#: The data layer's adapter from what a user passes as ``data`` to a LightningDataModule; the data
+#: layer registers it (:func:`register_data_adapter`) when imported, which loading the families does.
+_DATA_ADAPTER: list[Callable[..., Any]] = []
+
+
+def register_data_adapter(adapter: Callable[..., Any]) -> None:
+    """Set the function :func:`adapt_data` calls (``nbdistill.data.as_datamodule``)."""
+    _DATA_ADAPTER[:] = [adapter]
+
+
+def adapt_data(data: Any, seed: int = 0) -> Any:
+    """``data`` as a LightningDataModule, through the data layer's registered adapter."""
+    if not _DATA_ADAPTER:
+        _load_families()  # the families import the data layer, which registers its adapter
+    return _DATA_ADAPTER[0](data, seed=seed)
+
+
 def _load_families() -> None:
     import importlib
 
     importlib.import_module("nbdistill.families")  # importing it registers every method
+    importlib.import_module("nbdistill.data")  # and this the data adapter
 
 
 def methods(family: str | None = None) -> list[str]:
@@ -150,5 +138,6 @@ def get_method(name: str) -> Method:
 
 
 def method_of(module_class: type) -> Method | None:
+    """The :class:`Method` a module class is registered as, or None."""
     name = getattr(module_class, "method_name", None)
     return _REGISTRY.get(name) if name else None

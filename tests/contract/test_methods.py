@@ -97,6 +97,32 @@ def test_one_epoch_fit_on_the_family_default(method, tmp_path_factory):
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_declaration_signature_and_defaults_agree(method):
+    """The hyper-parameters are declared once: the registry's list, the module's ``__init__``
+    signature (which LightningCLI reads) and what ``save_hyperparameters`` records all come from it."""
+    import inspect
+    import typing
+
+    spec = nd.get_method(method)
+    cls = spec.module_class
+    assert "__init__" not in vars(cls), f"{cls.__name__} writes its own __init__: declare HParam class attributes instead"
+    params = inspect.signature(cls.__init__).parameters
+    assert list(params)[:4] == ["self", "student", "teacher", "teachers"]
+    declared = {h.name: h for h in spec.hparams}
+    assert list(params)[4:] == list(declared), "the signature lists exactly the declared hyper-parameters, in order"
+    hints = typing.get_type_hints(cls.__init__)
+    for name, hp in declared.items():
+        assert getattr(cls, name) is hp, f"{name} is a class attribute of {cls.__name__}"
+        assert params[name].default == hp.default and hints[name] is hp.type, name
+        assert hp.help, f"{method}: {name} has no help text (the panel's tooltip and the CLI's --help)"
+    student, teacher, _ = _models(method)
+    module = cls(student, teacher)
+    assert dict(module.hparams) == spec.defaults(), "save_hyperparameters records the declared defaults"
+    for name, value in spec.defaults().items():
+        assert getattr(module, name) == value
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_out_of_range_hparam_is_refused_before_training(method, runs_root, monkeypatch):
     spec = nd.get_method(method)
     common = {h.name for h in nd.core.registry.COMMON_HPARAMS}
