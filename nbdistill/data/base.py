@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from ..core.datachecks import labels_outside, labels_with_gaps
 from ..core.errors import ConfigError
 from .sampling import EpochSeededSampler, IndexBatches, TensorBatches
 
@@ -80,29 +81,6 @@ def class_labels(y: Any, where: str = "the labels") -> torch.Tensor:
     return labels
 
 
-def _listed(values) -> str:
-    values = sorted(int(v) for v in values)
-    return ", ".join(map(str, values[:10])) + (", ..." if len(values) > 10 else "")
-
-
-def labels_outside(where: str, outside, classes: int) -> ConfigError:
-    """The error for labels ``outside`` ``0..classes-1``."""
-    return ConfigError(
-        f"{where} must be class indices 0..{classes - 1} (the data has {classes} classes) but hold {_listed(outside)}; "
-        f"map the labels to 0..{classes - 1}, or give the data num_classes={max(outside) + 1} (and the student as many outputs)"
-    )
-
-
-def labels_with_gaps(present, absent, classes: int) -> ConfigError:
-    """The error for labels read as ``0..classes-1`` (the class count read from them) that leave classes ``absent``."""
-    return ConfigError(
-        f"the labels are {{{_listed(present)}}}: read as class indices 0..{classes - 1} that makes {classes} classes, "
-        f"and class(es) {_listed(absent)} have no training example. Fix or drop stray labels, map the labels to "
-        f"0..{len(present) - 1} (e.g. y = numpy.unique(y, return_inverse=True)[1]), or pass num_classes={classes} to "
-        "nbdistill.data.as_datamodule if those classes exist but are missing here"
-    )
-
-
 def input_features(x: Any, where: str = "the inputs") -> torch.Tensor:
     """``x`` (tensor, array, DataFrame, list) as a ``float32`` tensor, or a :class:`ConfigError` for
     non-numeric columns. Integer and boolean inputs become floats; the values are not rescaled."""
@@ -124,6 +102,31 @@ def input_features(x: Any, where: str = "the inputs") -> torch.Tensor:
     else:
         out = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
     return out.reshape(-1, 1) if out.dim() == 1 else out  # one number per example: one feature
+
+
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """A :class:`ConfigError` unless both held-out shares are in (0, 1) and leave some training data."""
+    if not 0 < val_fraction < 1 or not 0 < test_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise ConfigError(
+            f"val_fraction and test_fraction must be in (0, 1) and sum below 1, got {val_fraction}, {test_fraction}"
+        )
+
+
+def split_by_class(
+    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int, what: str = "examples"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices ``(train, val, test)`` of ``labels``, stratified by class with ``seed``: val and test hold
+    ``val_fraction`` and ``test_fraction`` of the examples (in scikit-learn's order, not sorted)."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(labels))
+    held = val_fraction + test_fraction
+    try:
+        train, rest = train_test_split(idx, test_size=held, stratify=labels, random_state=seed)
+        val, test = train_test_split(rest, test_size=test_fraction / held, stratify=labels[rest], random_state=seed)
+    except ValueError as exc:
+        raise ConfigError(f"cannot split {len(labels)} {what} into train/val/test by class: {exc}") from exc
+    return train, val, test
 
 
 def carve_splits(
