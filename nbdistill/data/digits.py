@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..core.errors import ConfigError
-from .base import ArrayDataModule, standardise, stratified_subset
+from .base import ArrayDataModule, check_fractions, split_by_class, standardise, stratified_subset
 
 
 class Digits(ArrayDataModule):
@@ -37,10 +37,7 @@ class Digits(ArrayDataModule):
         seed: int = 0,
     ):
         super().__init__(batch_size=batch_size, seed=seed)
-        if not 0 < val_fraction < 1 or not 0 < test_fraction < 1 or val_fraction + test_fraction >= 1:
-            raise ConfigError(
-                f"val_fraction and test_fraction must be in (0, 1) and sum below 1, got {val_fraction}, {test_fraction}"
-            )
+        check_fractions(val_fraction, test_fraction)
         if classes is not None and (len(set(classes)) < 2 or not set(classes) <= set(range(10))):
             raise ConfigError(f"classes must be at least two distinct digits 0-9, got {classes}")
         self.split_seed = split_seed
@@ -54,16 +51,10 @@ class Digits(ArrayDataModule):
 
     def load(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
 
         x, y = load_digits(return_X_y=True)
         x = x.astype(np.float32)
-        idx = np.arange(len(y))
-        held = self.val_fraction + self.test_fraction
-        train_idx, rest = train_test_split(idx, test_size=held, stratify=y, random_state=self.split_seed)
-        val_idx, test_idx = train_test_split(
-            rest, test_size=self.test_fraction / held, stratify=y[rest], random_state=self.split_seed
-        )
+        train_idx, val_idx, test_idx = split_by_class(y, self.val_fraction, self.test_fraction, self.split_seed)
         x_train, x = standardise(x[train_idx], x)
         splits = {"train": train_idx, "val": val_idx, "test": test_idx}
         if self.classes is not None:

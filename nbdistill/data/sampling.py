@@ -1,12 +1,28 @@
-"""Samplers whose order is a function of (seed, epoch), so a resumed run sees the same batches."""
+"""Seeded randomness: samplers whose order is a function of (seed, epoch), so a resumed run sees the
+same batches, and :func:`seeded`, which makes the locally generated data sets a function of their seed."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch.utils.data import Sampler
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch's and numpy's global generators (PyG's generators draw from both), then restore them."""
+    state = np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
 
 
 class EpochSeededSampler(Sampler[int]):
