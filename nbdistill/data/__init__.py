@@ -8,11 +8,14 @@ Your own data needs no class: :func:`as_datamodule` (which ``nd.fit`` and the pa
 a PyG graph with node masks or a list of graphs.
 """
 
-from .adapt import ArrayData, GraphList, GraphNodes, as_datamodule
+from ..core.registry import register_data_adapter
+from .adapt import ArrayData, as_datamodule
+from .adapt_graphs import GraphList, GraphNodes
 from .base import ArrayDataModule, SplitsMade
 from .digits import Digits
-from .graphs import SBM, BAMotifs, GraphSetDataModule, KarateClub, LabelledMotifs, NodeDataModule, TUGraphs
+from .graph_classification import BAMotifs, GraphSetDataModule, LabelledMotifs, TUGraphs
 from .mnist1d import MNIST1D
+from .node_classification import SBM, KarateClub, NodeDataModule
 from .sampling import EpochSeededSampler
 
 __all__ = [
@@ -33,3 +36,5 @@ __all__ = [
     "GraphSetDataModule",
     "NodeDataModule",
 ]
+
+register_data_adapter(as_datamodule)  # what nd.fit and the panel call on a user's data
