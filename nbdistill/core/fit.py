@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import numbers
 import os
-import threading
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
 from torch import nn
 
+from .batches import as_pair, read_dict_batches, stop_reading_dict_batches
 from .callbacks import RunControl
+from .datachecks import check_splits
 from .errors import ConfigError
 from .interrupts import StopOnSignals
-from .logger import Observer, RunLogger
-from .registry import get_method
+from .logger import RunLogger
+from .options import RunOptions, TrainerOptions, group_arguments
+from .registry import adapt_data, get_method
 from .resuming import after_failure, check_new_run_id, check_resumable, open_run_folder
 from .run import Run, open_run
 from .runfolder import check_runs_root
@@ -112,9 +114,7 @@ def build(method: str, student: nn.Module, teacher: nn.Module | None = None, tea
 def check_data(module, data: pl.LightningDataModule) -> None:
     """Raise :class:`ConfigError` if ``data`` cannot feed ``module``: its splits first (a test split,
     finite inputs, labels that are class indices present in training; see
-    :func:`nbdistill.data.checks.check_splits`), then one training batch through the models."""
-    from ..data.checks import check_splits
-    from .module import as_pair, read_dict_batches
+    :func:`nbdistill.core.datachecks.check_splits`), then one training batch through the models."""
 
     if not isinstance(data, pl.LightningDataModule):
         raise ConfigError(
@@ -134,9 +134,7 @@ def check_data(module, data: pl.LightningDataModule) -> None:
         as_pair(batch)
         read_dict_batches(data)
     module.check_compatibility(as_pair(batch), getattr(data, "num_classes", None))
-    whole = getattr(module, "check_data", None)
-    if callable(whole):  # a method that reads the whole data set (dataset distillation) checks it here
-        whole(data)
+    module.check_data(data)  # a method that reads the whole data set (dataset distillation) checks it here
 
 
 def use_teacher_cache(module, data: pl.LightningDataModule, enabled: bool = True) -> bool:
@@ -190,26 +188,22 @@ def fit(
     data: Any,
     teacher: nn.Module | None = None,
     teachers: Sequence[nn.Module] = (),
-    max_epochs: int = 20,
-    seed: int = 0,
-    runs_root: str | os.PathLike | None = None,
-    run_id: str | None = None,
-    resume: Run | str | os.PathLike | None = None,
-    observers: Sequence[Observer] = (),
-    stop_event: threading.Event | None = None,
-    progress: Callable[[int, int, dict], None] | None = None,
-    progress_bar: bool = False,
-    accelerator: str = "auto",
-    devices: int | str = 1,
-    strategy: str = "auto",
-    raise_on_failure: bool = True,
-    cache_teacher: bool = True,
-    checkpoint_every_epochs: int | None = 10,
-    checkpoint_every_s: float | None = 120.0,
-    trainer_kwargs: dict[str, Any] | None = None,
-    **hparams: Any,
+    hparams: Mapping[str, Any] | None = None,
+    trainer: TrainerOptions | Mapping[str, Any] | None = None,
+    run: RunOptions | Mapping[str, Any] | None = None,
+    **flat: Any,
 ) -> Run:
     """Train ``method`` (e.g. ``"kd.hinton"``) and return its run folder as a :class:`Run`.
+
+    What it takes comes in three groups, given as such or flat (``max_epochs=5, temperature=2.0``),
+    each flat name sorted into its group (:func:`~nbdistill.core.options.group_arguments`):
+
+    - ``hparams``: the method's hyper-parameters (``nd.get_method(method).hparams``);
+    - ``trainer``: :class:`~nbdistill.core.options.TrainerOptions` (``max_epochs``, ``accelerator``,
+      ``devices``, ``strategy``, ``progress_bar``, ``cache_teacher``, ``extra`` Trainer arguments);
+    - ``run``: :class:`~nbdistill.core.options.RunOptions` (``seed``, ``runs_root``, ``run_id``,
+      ``resume``, ``observers``, ``stop_event``, ``progress``, ``raise_on_failure``,
+      ``checkpoint_every_epochs``, ``checkpoint_every_s``).
 
     ``data`` is a LightningDataModule or what :func:`nbdistill.data.as_datamodule` takes: ``(X, y)``
     arrays, tensors or a DataFrame, a dict of splits, a torch ``Dataset`` or ``DataLoader``, PyG graphs.
@@ -217,7 +211,7 @@ def fit(
     ranges), ``max_epochs``, that teacher and student are networks, the data's splits (a test split,
     finite inputs, integer labels within the classes) and that teacher, student and data fit
     together. A run that fails while training is marked ``failed`` with the reason and
-    :class:`TrainingFailed` is raised (``.run`` holds it).
+    :class:`TrainingFailed` is raised (``.run`` holds it; ``raise_on_failure=False`` returns it).
     ``cache_teacher`` computes the teacher's outputs on the training set once, when the method
     allows it and the data is not augmented, so distilling costs about what training alone costs.
     ``resume`` continues a stopped (or ``lost``: killed) run from its checkpoint, in the same
@@ -233,28 +227,43 @@ def fit(
     one (``None`` turns a trigger off), so a killed run resumes from there. The run's folder is
     locked for this process while it trains (a second writer gets :class:`ConfigError`).
     """
-    from ..data.adapt import as_datamodule
-
-    check_max_epochs(max_epochs)
-    check_checkpoint_every(checkpoint_every_epochs, checkpoint_every_s)
-    data = as_datamodule(data, seed=seed)
+    hparams, options, run_options = group_arguments(flat, hparams, trainer, run)
+    check_max_epochs(options.max_epochs)
+    check_checkpoint_every(run_options.checkpoint_every_epochs, run_options.checkpoint_every_s)
+    data = adapt_data(data, seed=run_options.seed)
     _quiet_lightning()
-    pl.seed_everything(seed, verbose=False)
+    pl.seed_everything(run_options.seed, verbose=False)
     module = build(method, student, teacher, teachers, **hparams)
     check_data(module, data)
-    use_teacher_cache(module, data, cache_teacher)
+    use_teacher_cache(module, data, options.cache_teacher)
+    return _train(method, module, data, options, run_options)
 
-    previous = None
-    if resume is not None:
+
+def _train(method: str, module, data: pl.LightningDataModule, options: TrainerOptions, run_options: RunOptions) -> Run:
+    """Open the run folder (a new one, or the resumed run's), train, and leave ``run.json`` true."""
+    runs_root, run_id, previous = run_options.runs_root, run_options.run_id, None
+    if run_options.resume is not None:
+        resume = run_options.resume
         previous = resume if isinstance(resume, Run) else open_run(resume)
         runs_root, run_id = previous.path.parent, previous.path.name
-    control = RunControl(stop_event, progress, checkpoint_every_epochs, checkpoint_every_s)
-    logger = RunLogger(root=runs_root, run_id=run_id, method=method, observers=observers, resume=previous is not None)
-    trainer = make_trainer(logger, max_epochs, control, progress_bar, accelerator, devices, strategy, **(trainer_kwargs or {}))
+    control = RunControl(
+        run_options.stop_event, run_options.progress, run_options.checkpoint_every_epochs, run_options.checkpoint_every_s
+    )
+    logger = RunLogger(root=runs_root, run_id=run_id, method=method, observers=run_options.observers, resume=previous is not None)
+    trainer = make_trainer(
+        logger,
+        options.max_epochs,
+        control,
+        options.progress_bar,
+        options.accelerator,
+        options.devices,
+        options.strategy,
+        **dict(options.extra),
+    )
     ckpt_path = str(previous.checkpoint) if previous is not None else None
     if trainer.global_rank == 0:  # other ranks (DDP's processes) find the folder rank 0 has opened
         if previous is not None:
-            ckpt_path = str(check_resumable(previous, method, max_epochs))
+            ckpt_path = str(check_resumable(previous, method, options.max_epochs))
         else:
             check_runs_root(runs_root)
             if run_id is not None:
@@ -272,11 +281,9 @@ def fit(
             failure = exc
         finally:
             logger.close()
-            from .module import stop_reading_dict_batches
-
             stop_reading_dict_batches(data)
     if failure is not None:
-        return after_failure(method, logger, control, previous, failure, raise_on_failure)
+        return after_failure(method, logger, control, previous, failure, run_options.raise_on_failure)
     if trainer.global_rank != 0:
         return None
     run = Run(logger.folder)
