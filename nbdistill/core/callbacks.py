@@ -182,12 +182,13 @@ class NonFiniteGuard(pl.Callback):
 
 
 class GracefulStop(pl.Callback):
-    """Stops training after the current batch when ``event`` is set or a ``stop-request`` file appears.
+    """Stops training after the current batch when ``event`` is set or the run folder's stop request
+    appears (:attr:`~.runfolder.RunFolder.stop_requested`).
 
     The run is then marked ``stopped`` and ``checkpoints/last.ckpt`` is written (see :class:`RunStatus`).
     """
 
-    #: Seconds between looks for the ``stop-request`` file (a file-system call on every step is waste).
+    #: Seconds between looks for the stop request (a file-system call on every step is waste).
     file_check_every = 0.2
 
     def __init__(self, event: threading.Event | None = None):

@@ -33,7 +33,7 @@ from .logger import RunLogger
 from .module import DistillModule
 from .registry import get_method
 from .run import Run, open_run
-from .runfolder import STOP_REQUEST
+from .runfolder import RunFolder
 
 #: The LightningCLI config a run started by ``nbdistill fit`` keeps in its folder.
 CONFIG_FILE = "config.yaml"
@@ -154,7 +154,7 @@ def run_cli(
     except Exception as exc:  # noqa: BLE001 (any failure of a run is reported as the run's failure)
         logger = cli_class.run_logger
         folder = logger.folder if logger is not None else None
-        run = Run(folder) if folder is not None and (folder / "run.json").exists() else None
+        run = Run(folder) if folder is not None and RunFolder(folder).has_info else None
         raise TrainingFailed(f"{type(exc).__name__}: {exc}", run) from exc
     finally:
         sys.argv = argv0
@@ -180,7 +180,7 @@ def finished_run(cli: NbDistillCLI) -> Run | None:
     from pytorch_lightning.utilities import rank_zero_only
 
     logger = type(cli).run_logger
-    if rank_zero_only.rank != 0 or logger is None or not (logger.folder / "run.json").exists():
+    if rank_zero_only.rank != 0 or logger is None or not logger.run_folder.has_info:
         return None
     return Run(logger.folder)
 
@@ -229,7 +229,7 @@ def resume_cli(
     if run.status == "running":  # a live writer (a run whose writer is gone is ``lost``)
         raise ConfigError(
             f"run {run.id} is still being trained (pid {run.info.get('pid')} on {run.info.get('host')}); "
-            f"stop it first (touch {run.path / STOP_REQUEST}) and resume it once it is stopped"
+            f"stop it first (touch {run.run_folder.stop_file}) and resume it once it is stopped"
         )
     config_path = run.path / CONFIG_FILE
     if not config_path.exists():
@@ -238,7 +238,7 @@ def resume_cli(
             f"resume it from Python: nd.resume({run.id!r}, student=..., data=...)"
         )
     if run.checkpoint is None:
-        raise ConfigError(f"run {run.id} has no checkpoint to resume from ({run.path / 'checkpoints' / 'last.ckpt'} is missing)")
+        raise ConfigError(f"run {run.id} has no checkpoint to resume from ({run.run_folder.last_checkpoint} is missing)")
     own = _target_epochs(_read_config(config_path))
     try:
         done = run.epochs_done()
@@ -260,5 +260,5 @@ def resume_cli(
     args = ["--config", str(config_path), *extra, "--ckpt_path", str(run.checkpoint)]
     if max_epochs is not None:
         args += ["--trainer.max_epochs", str(max_epochs)]
-    (run.path / STOP_REQUEST).unlink(missing_ok=True)
+    run.run_folder.clear_stop()
     return run_cli(args, verbose=verbose, runs_root=run.path.parent, run_id=run.path.name)

@@ -270,7 +270,7 @@ def _train(method: str, module, data: pl.LightningDataModule, options: TrainerOp
                 check_new_run_id(logger.root, run_id)
         open_run_folder(logger)  # the writer lock and run.json, before any training
         if previous is not None:
-            (previous.path / "stop-request").unlink(missing_ok=True)
+            previous.run_folder.clear_stop()
     failure: BaseException | None = None
     with warnings.catch_warnings(), StopOnSignals(control.stop.event):
         for pattern in QUIET_WARNINGS:

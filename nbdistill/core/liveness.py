@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, RunFolderError
+from .runfolder import RunFolder
 
-LOCK_FILE = "writer.lock"
 #: Seconds between heartbeats a writer records in ``run.json`` while it trains.
 HEARTBEAT_EVERY = 10.0
 #: A heartbeat older than this (seconds) on another host means the writer is gone.
@@ -49,7 +49,7 @@ def acquire_writer_lock(folder: Path) -> int:
     Raises :class:`RunLocked` naming the holder (from ``run.json``) if another writer has it.
     Release with :func:`release_writer_lock` (or let the process end: the kernel releases it).
     """
-    path = Path(folder) / LOCK_FILE
+    path = RunFolder(folder).lock_file
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     # a reader (lock_held) holds a shared lock for a few microseconds: a writer retries briefly
     # before concluding that another writer has the run
@@ -73,9 +73,9 @@ def acquire_writer_lock(folder: Path) -> int:
 def _holder(folder: Path) -> str:
     """``, pid N on host H`` from ``run.json``, or nothing when it cannot be read."""
     try:
-        info = json.loads((Path(folder) / "run.json").read_text())
+        info = json.loads(RunFolder(folder).read_info_bytes())
         pid, host = info.get("pid"), info.get("host")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RunFolderError):
         return ""
     return f", pid {pid} on host {host}" if isinstance(pid, int) and isinstance(host, str) else ""
 
@@ -91,7 +91,7 @@ def release_writer_lock(fd: int | None) -> None:
 
 def lock_held(folder: Path) -> bool | None:
     """Whether some process holds ``folder``'s writer lock; ``None`` if there is no lock file."""
-    path = Path(folder) / LOCK_FILE
+    path = RunFolder(folder).lock_file
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:

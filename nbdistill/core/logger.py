@@ -1,47 +1,28 @@
 """``RunLogger``: a Lightning logger that writes the run folder (see :mod:`.runfolder`).
 
 ``self.log(...)`` in any module lands in ``events.jsonl`` as ``scalar`` events; the other kinds go
-through ``logger.experiment`` (a :class:`RunWriter`). In-process observers (the live panel) get
+through ``logger.experiment`` (a :class:`~.writer.RunWriter`). In-process observers (the live panel) get
 every event as it is made, before it reaches the disk. Only global rank 0 writes.
 """
 
 from __future__ import annotations
 
-import atexit
-import json
 import os
 import platform
 import secrets
-import threading
 import time
-import weakref
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pytorch_lightning.loggers.logger import Logger
 from pytorch_lightning.utilities import rank_zero_only
 
 from .errors import ConfigError
-from .liveness import HEARTBEAT_EVERY, acquire_writer_lock, release_writer_lock, this_host
-from .runfolder import (
-    CHECKPOINTS,
-    EVENTS,
-    MEDIA,
-    RUN_JSON,
-    STOP_REQUEST,
-    _json_default,
-    drop_partial_line,
-    is_disk_full,
-    read_run_json,
-    runs_root,
-    write_bytes_atomic,
-    write_json_atomic,
-    write_json_in_place,
-)
+from .liveness import acquire_writer_lock, release_writer_lock
+from .runfolder import RunFolder, runs_root
+from .writer import Observer, RunWriter, _NullWriter
 
-Observer = Callable[[dict], None]
+__all__ = ["Observer", "RunLogger", "RunWriter", "new_run_id"]
 
 
 def _versions() -> dict[str, str]:
@@ -61,193 +42,6 @@ def _versions() -> dict[str, str]:
 def new_run_id(method: str) -> str:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{method.replace('.', '-')}-{secrets.token_hex(2)}"
-
-
-#: Writers whose last ``run.json`` could not be written (a full disk); retried when the process exits.
-_UNSAVED: weakref.WeakSet[RunWriter] = weakref.WeakSet()
-
-
-@atexit.register
-def _save_unsaved() -> None:
-    for writer in list(_UNSAVED):
-        writer.save_info()
-
-
-class RunWriter:
-    """Writes one run folder: ``run.json`` updates and batched appends to ``events.jsonl``.
-
-    Events are buffered and flushed when ``flush_every`` seconds have passed since the last flush,
-    at every status change and on :meth:`close`, so a crash loses at most that window. A flush also
-    refreshes ``run.json``'s ``heartbeat`` when :data:`~.liveness.HEARTBEAT_EVERY` seconds have passed.
-
-    The writer holds the run's writer lock (``lock_fd``, from :func:`~.liveness.acquire_writer_lock`)
-    until :meth:`close`. ``run.json`` is kept in memory (``info``): when it cannot be written (a full
-    disk) the change is kept, retried at the next write, at :meth:`close` and when the process exits,
-    and a final status falls back to overwriting ``run.json`` in place (:func:`~.runfolder.write_json_in_place`).
-    """
-
-    def __init__(self, folder: Path, info: dict[str, Any], flush_every: float = 0.5, lock_fd: int | None = None):
-        self.folder = folder
-        self.info = info
-        self.flush_every = flush_every
-        self.observers: list[Observer] = []
-        self.step = 0
-        self.epoch = 0
-        self.unsaved = False
-        self._buffer: list[str] = []
-        self._last_flush = time.monotonic()
-        self._last_beat = time.monotonic()
-        self._lock = threading.Lock()
-        self._lock_fd = lock_fd
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / CHECKPOINTS).mkdir(exist_ok=True)
-        drop_partial_line(folder / EVENTS)  # under the lock: no other writer appends
-        self._events = open(folder / EVENTS, "a", encoding="utf-8")
-        info.update(pid=os.getpid(), host=this_host(), heartbeat=time.time())
-        try:
-            self.write_info()
-        except BaseException:
-            self._events.close()
-            raise
-
-    # -- run.json -----------------------------------------------------------------------------
-    def write_info(self, **changes: Any) -> None:
-        """Record ``changes`` in ``run.json``; raises ``OSError`` if it cannot be written (kept to retry)."""
-        self.info.update(changes)
-        if not self.save_info():
-            raise self._save_error
-
-    def save_info(self) -> bool:
-        """Write ``info`` to ``run.json``; ``False`` (and kept to retry) when the disk refuses it."""
-        try:
-            write_json_atomic(self.folder / RUN_JSON, self.info)
-        except OSError as exc:
-            self._save_error = exc
-            if (
-                is_disk_full(exc)
-                and self.info.get("status") != "running"
-                and write_json_in_place(self.folder / RUN_JSON, self.info, optional=("traceback", "setting", "versions"))
-            ):
-                self.unsaved = False
-                _UNSAVED.discard(self)
-                return True
-            self.unsaved = True
-            _UNSAVED.add(self)
-            return False
-        self.unsaved = False
-        _UNSAVED.discard(self)
-        return True
-
-    def set_status(self, status: str, error: str | None = None, **extra: Any) -> bool:
-        """Record a status change (and ``extra`` fields) in one write; never raises for a full disk.
-
-        Returns whether ``run.json`` was written; if not, the status is kept and retried (see the class).
-        """
-        try:
-            self.flush(beat=False)
-        except OSError:  # the disk is full: the status matters more than the last events
-            pass
-        changes: dict[str, Any] = {"status": status, "heartbeat": time.time()}
-        if status == "running":
-            changes.update(ended=None, error=None)
-        else:
-            changes["ended"] = time.time()
-        if error is not None:
-            changes["error"] = error
-        self.info.update(changes, **extra)
-        return self.save_info()
-
-    # -- events -------------------------------------------------------------------------------
-    def emit(self, kind: str, name: str, step: int | None = None, **fields: Any) -> dict:
-        event = {
-            "step": int(self.step if step is None else step),
-            "epoch": int(self.epoch),
-            "time": round(time.time(), 3),
-            "kind": kind,
-            "name": name,
-            **fields,
-        }
-        line = json.dumps(event, default=_json_default, allow_nan=True)
-        with self._lock:
-            self._buffer.append(line)
-        for observer in list(self.observers):
-            observer(event)
-        if time.monotonic() - self._last_flush >= self.flush_every:
-            self.flush()
-        return event
-
-    def scalar(self, name: str, value: float, step: int | None = None) -> dict:
-        return self.emit("scalar", name, step, value=float(value))
-
-    def histogram(self, name: str, counts, edges=None, step: int | None = None, **extra: Any) -> dict:
-        counts = np.asarray(counts, dtype=float)
-        if edges is None:
-            edges = np.arange(len(counts) + 1, dtype=float)
-        return self.emit("histogram", name, step, edges=np.asarray(edges).tolist(), counts=counts.tolist(), **extra)
-
-    def points(self, name: str, x, y, label: str | None = None, step: int | None = None, **extra: Any) -> dict:
-        fields: dict[str, Any] = {"x": np.asarray(x).tolist(), "y": np.asarray(y).tolist(), **extra}
-        if label is not None:
-            fields["label"] = label
-        return self.emit("points", name, step, **fields)
-
-    def table(self, name: str, columns: list[str], rows: list[list[Any]], step: int | None = None) -> dict:
-        return self.emit("table", name, step, columns=list(columns), rows=[list(r) for r in rows])
-
-    def image(self, name: str, png_bytes: bytes, step: int | None = None, **extra: Any) -> dict:
-        media = self.folder / MEDIA
-        media.mkdir(exist_ok=True)
-        step_ = int(self.step if step is None else step)
-        rel = f"{MEDIA}/{name.replace('/', '_')}-{step_:08d}.png"
-        (self.folder / rel).write_bytes(png_bytes)
-        return self.emit("image", name, step_, path=rel, **extra)
-
-    def flush(self, beat: bool = True) -> None:
-        """Append the buffered events; refresh the heartbeat (and retry an unsaved ``run.json``) when due."""
-        with self._lock:
-            lines, self._buffer = self._buffer, []
-            self._last_flush = now = time.monotonic()
-            if lines and not self._events.closed:
-                self._events.write("\n".join(lines) + "\n")
-                self._events.flush()
-        if beat and (self.unsaved or now - self._last_beat >= HEARTBEAT_EVERY) and not self._events.closed:
-            self._last_beat = now
-            self.info["heartbeat"] = time.time()
-            self.save_info()
-
-    def close(self) -> None:
-        """Flush, write what ``run.json`` still lacks, and release the run's writer lock."""
-        try:
-            self.flush(beat=False)
-        except OSError:
-            pass
-        with self._lock:
-            try:
-                self._events.close()
-            except OSError:  # what the full disk refused is lost; the file keeps its complete lines
-                pass
-        if self.unsaved:
-            self.save_info()
-        fd, self._lock_fd = self._lock_fd, None
-        release_writer_lock(fd)
-
-    @property
-    def closed(self) -> bool:
-        return self._lock_fd is None and self._events.closed
-
-    @property
-    def stop_requested(self) -> bool:
-        return (self.folder / STOP_REQUEST).exists()
-
-
-class _NullWriter:
-    """What ``experiment`` is on ranks other than 0: accepts every call, writes nothing."""
-
-    observers: list[Observer] = []
-    stop_requested = False
-
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        return lambda *args, **kwargs: None
 
 
 class RunLogger(Logger):
@@ -328,8 +122,12 @@ class RunLogger(Logger):
         return self._root / self.run_id
 
     @property
+    def run_folder(self) -> RunFolder:
+        return RunFolder(self.folder)
+
+    @property
     def checkpoint_path(self) -> Path:
-        return self.folder / CHECKPOINTS / "last.ckpt"
+        return self.run_folder.last_checkpoint
 
     def add_observer(self, observer: Observer) -> None:
         self._observers.append(observer)
@@ -345,19 +143,19 @@ class RunLogger(Logger):
         return self._writer
 
     def _open(self) -> RunWriter:
-        folder = self.folder
-        folder.mkdir(parents=True, exist_ok=True)
-        lock_fd = acquire_writer_lock(folder)
+        folder = self.run_folder
+        folder.path.mkdir(parents=True, exist_ok=True)
+        lock_fd = acquire_writer_lock(folder.path)
         try:
-            if (folder / RUN_JSON).exists():
+            if folder.run_json.exists():
                 if not (self._resume or self._opened):
                     raise ConfigError(
                         f"a run with id {self.run_id!r} already exists in {self._root}: pick another run_id, "
-                        f"or continue that run with nd.resume({str(folder)!r})"
+                        f"or continue that run with nd.resume({str(folder.path)!r})"
                     )
                 if not self._opened:
-                    self.snapshot = (folder / RUN_JSON).read_bytes()
-                info = read_run_json(folder)
+                    self.snapshot = folder.read_info_bytes()
+                info = folder.read_info()
                 if not self._opened:
                     info.setdefault("resumed", []).append(time.time())
             else:
@@ -372,7 +170,7 @@ class RunLogger(Logger):
                     "ended": None,
                     "versions": _versions(),
                 }
-            writer = RunWriter(folder, info, self._flush_every, lock_fd=lock_fd)
+            writer = RunWriter(folder.path, info, self._flush_every, lock_fd=lock_fd)
         except BaseException:
             release_writer_lock(lock_fd)
             raise
@@ -438,7 +236,7 @@ class RunLogger(Logger):
         except ConfigError:  # another writer has taken the run since
             return False
         try:
-            write_bytes_atomic(self.folder / RUN_JSON, self.snapshot)
+            self.run_folder.write_info_bytes(self.snapshot)
         except OSError:  # the disk refuses: the failure being reported matters more than this
             return False
         finally:

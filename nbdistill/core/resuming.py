@@ -21,7 +21,7 @@ from .errors import ConfigError, RunFolderError, TrainingFailed
 from .liveness import RunLocked, effective_status
 from .logger import RunLogger
 from .run import Run
-from .runfolder import RUN_JSON, is_valid_run_id
+from .runfolder import RunFolder, is_valid_run_id
 
 
 def check_resumable(previous: Run, method: str, max_epochs: int) -> Path:
@@ -57,7 +57,7 @@ def check_new_run_id(root: Path, run_id: str) -> None:
             f"run_id {run_id!r} is not a valid run id: use letters, digits, '.', '_' and '-' (at most 128, "
             "starting with a letter or digit)"
         )
-    if (root / run_id / RUN_JSON).exists():
+    if RunFolder(root / run_id).run_json.exists():
         raise ConfigError(
             f"a run with id {run_id!r} already exists in {root}: pick another run_id, or continue that run "
             f"with nd.resume({str(root / run_id)!r})"

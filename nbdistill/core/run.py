@@ -4,13 +4,14 @@ it produced (:meth:`Run.student`, :meth:`Run.distilled`)."""
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .errors import RunFolderError
 from .liveness import effective_status
-from .runfolder import CHECKPOINTS, EVENTS, STOP_REQUEST, read_events, read_run_json, runs_root
+from .runfolder import RunFolder, runs_root
 
 
 class EventLog:
@@ -39,8 +40,9 @@ class EventLog:
         return self._by_name.get(name, [])
 
     def scalars(self, name: str) -> tuple[list[int], list[float]]:
-        """``(steps, values)`` of scalar ``name`` in the order written."""
-        evs = [e for e in self.of(name) if e["kind"] == "scalar"]
+        """``(steps, values)`` of scalar ``name`` in the order written (an event whose step was a bad
+        field, dropped by the reader, is left out)."""
+        evs = [e for e in self.of(name) if e["kind"] == "scalar" and "step" in e]
         return [e["step"] for e in evs], [e["value"] for e in evs]
 
     def last(self, name: str) -> dict | None:
@@ -56,22 +58,33 @@ class EventLog:
 
 
 class Run:
-    """A run folder. ``Run(path)`` raises :class:`RunFolderError` if it is not a readable run."""
+    """A run folder. ``Run(path)`` raises :class:`RunFolderError` if it is not a readable run.
+
+    ``run_folder`` is its :class:`~.runfolder.RunFolder`; ``skipped`` counts the bad lines and fields of
+    ``events.jsonl`` left out so far (see :mod:`.eventfile`: never fatal, a warning says how many)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.info: dict[str, Any] = read_run_json(self.path)
+        self.run_folder = RunFolder(self.path)
+        self.info: dict[str, Any] = self.run_folder.read_info()
         self._log = EventLog()
         self._offset = 0
+        self.skipped = 0
 
     def __repr__(self) -> str:
         return f"Run({self.id!r}, method={self.method!r}, status={self.status!r})"
 
     def refresh(self) -> Run:
         """Re-read ``run.json`` and any new complete lines of ``events.jsonl``."""
-        self.info = read_run_json(self.path)
-        new, self._offset = read_events(self.path / EVENTS, self._offset)
-        self._log.extend(new)
+        self.info = self.run_folder.read_info()
+        page = self.run_folder.read_events(self._offset)
+        self._offset = page.offset
+        if page.skipped:
+            self.skipped += page.skipped
+            warnings.warn(
+                f"{self.run_folder.events}: skipped {page.skipped} unreadable event lines or fields", RuntimeWarning, stacklevel=2
+            )
+        self._log.extend(page.events)
         return self
 
     @property
@@ -125,8 +138,7 @@ class Run:
 
     @property
     def checkpoint(self) -> Path | None:
-        path = self.path / CHECKPOINTS / "last.ckpt"
-        return path if path.exists() else None
+        return self.run_folder.checkpoint()
 
     @property
     def max_epochs(self) -> int | None:
@@ -139,8 +151,7 @@ class Run:
         path = self.checkpoint
         if path is None:
             raise RunFolderError(
-                f"run {self.id} has no checkpoint ({self.path / CHECKPOINTS / 'last.ckpt'}): it is {self.status} and "
-                "saved nothing yet"
+                f"run {self.id} has no checkpoint ({self.run_folder.last_checkpoint}): it is {self.status} and saved nothing yet"
             )
         import torch
 
@@ -159,12 +170,13 @@ class Run:
 
     def student(self, module: Any = None):
         """The trained student: its weights loaded into ``module`` (the same architecture it was
-        trained with), or, without ``module``, rebuilt where the run's record suffices (an
-        ``nd.models.MLP``). Returned in eval mode. For ``graph.mirage`` these are the weights of the
+        trained with), or, without ``module``, rebuilt from the run's record of its class and constructor
+        arguments where the run recorded them all (``setting["student"]["init"]``). Returned in eval mode. For ``graph.mirage`` these are the weights of the
         best validation epoch, the ones its test metrics measure.
 
         Raises :class:`RunFolderError` when the run has no checkpoint, trains no student (a
-        dataset-distillation run: see :meth:`distilled`) or ``module`` does not fit the weights.
+        dataset-distillation run: see :meth:`distilled`), ``module`` does not fit the weights, or, without
+        ``module``, the recorded class cannot be imported or built (also a :class:`ConfigError`).
         """
         from .outputs import student_from_checkpoint
 
@@ -187,7 +199,7 @@ class Run:
 
     def request_stop(self) -> None:
         """Ask a running run (in any process) to stop after its current batch."""
-        (self.path / STOP_REQUEST).touch()
+        self.run_folder.request_stop()
 
     def plot(self, path: str | os.PathLike | None = None, views: Iterable[str] | None = None, drawer=None):
         """Draw this run's views on a static matplotlib Figure; save it as PNG when ``path`` is given.
@@ -238,7 +250,3 @@ def list_runs(root: str | os.PathLike | None = None) -> list[Run]:
             except RunFolderError:
                 continue
     return sorted(found, key=lambda r: (r.info.get("started") or 0, r.id))
-
-
-def is_stop_requested(path: Path) -> bool:
-    return (path / STOP_REQUEST).exists()

@@ -15,8 +15,10 @@ A run is a folder ``<runs root>/<run id>/`` holding
   records its ``pid``, ``host`` and ``heartbeat`` in ``run.json``. A ``running`` run whose writer
   is gone reads as ``lost``.
 
-The runs root is ``$NBDISTILL_RUNS`` or ``./nbdistill-runs``. Readers tolerate a half-written last
-line (it is left for the next read) and skip garbage lines with a warning.
+:class:`RunFolder` is the one owner of these names: the logger, ``Run``, the CLI and the Jupyter
+server reach every file of a run through it. The runs root is ``$NBDISTILL_RUNS`` or
+``./nbdistill-runs``. Readers share one bad-line policy (:mod:`.eventfile`): a bad line or field
+is skipped and counted, never fatal, and a half-written last line is left for the next read.
 """
 
 from __future__ import annotations
@@ -26,19 +28,20 @@ import json
 import os
 import re
 import tempfile
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import ConfigError, RunFolderError
+from .eventfile import Page, open_regular, read_all_from
 
 RUN_JSON = "run.json"
 EVENTS = "events.jsonl"
 CHECKPOINTS = "checkpoints"
+LAST_CHECKPOINT = "last.ckpt"
 MEDIA = "media"
 STOP_REQUEST = "stop-request"
-STATUSES = ("running", "finished", "stopped", "failed")
-EVENT_KINDS = ("scalar", "histogram", "points", "image", "table")
+LOCK_FILE = "writer.lock"
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -178,46 +181,147 @@ def _json_default(obj: Any) -> Any:
     return repr(obj)
 
 
-def read_run_json(folder: Path) -> dict[str, Any]:
-    path = folder / RUN_JSON
-    if not folder.is_dir():
-        raise RunFolderError(f"{folder} is not a run folder: no such directory")
-    if not path.is_file():
-        raise RunFolderError(f"{folder} is not a run folder: it has no {RUN_JSON}")
-    try:
-        info = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunFolderError(f"{path} is corrupt: {exc}") from exc
-    if not isinstance(info, dict) or "method" not in info or "status" not in info:
-        raise RunFolderError(f"{path} is corrupt: it lacks 'method' or 'status'")
-    return info
-
-
-def read_events(path: Path, offset: int = 0, warn: bool = True) -> tuple[list[dict], int]:
-    """Events of ``events.jsonl`` from byte ``offset``; returns ``(events, next_offset)``.
-
-    A last line without its newline is not consumed (``next_offset`` stops before it) so a
-    reader tailing a live run picks it up once it is complete. Complete lines that are not a JSON
-    object with a ``kind`` and a ``name`` are skipped with a warning.
+@dataclass(frozen=True)
+class RunFolder:
+    """One run folder ``path``: the names of its files, ``run.json``, the stop request, the checkpoint
+    and ``events.jsonl``. Nothing is touched until a method is called; ``RunFolder(p)`` never fails.
     """
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read()
-    except FileNotFoundError:
-        return [], offset
-    end = data.rfind(b"\n") + 1
-    events: list[dict] = []
-    for raw in data[:end].splitlines():
-        if not raw.strip():
-            continue
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    @classmethod
+    def of(cls, run_id: str, root: str | os.PathLike | None = None) -> RunFolder:
+        """Run ``run_id`` under the runs root (see :func:`runs_root`)."""
+        return cls(runs_root(root) / run_id)
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    # -- paths --------------------------------------------------------------------------------
+    @property
+    def run_json(self) -> Path:
+        return self.path / RUN_JSON
+
+    @property
+    def events(self) -> Path:
+        return self.path / EVENTS
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def last_checkpoint(self) -> Path:
+        """Where the run's checkpoint is (``checkpoints/last.ckpt``), whether it is there or not."""
+        return self.path / CHECKPOINTS / LAST_CHECKPOINT
+
+    @property
+    def media(self) -> Path:
+        return self.path / MEDIA
+
+    @property
+    def stop_file(self) -> Path:
+        return self.path / STOP_REQUEST
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / LOCK_FILE
+
+    # -- run.json -----------------------------------------------------------------------------
+    @property
+    def has_info(self) -> bool:
+        """Whether the folder holds a ``run.json`` (it is a run, readable or not)."""
+        return self.run_json.is_file()
+
+    def read_info_bytes(self, limit: int | None = None) -> bytes:
+        """The bytes of ``run.json`` (at most ``limit + 1`` of them), opened without following a link.
+
+        Raises ``FileNotFoundError``, :class:`~.eventfile.OutsideRoot` (a link) or
+        :class:`~.eventfile.Unreadable` (a folder, a FIFO)."""
+        with open_regular(self.run_json) as f:
+            return f.read() if limit is None else f.read(limit + 1)
+
+    def read_info(self) -> dict[str, Any]:
+        """``run.json`` as a dict; :class:`RunFolderError` if the folder is not a readable run."""
+        if not self.path.is_dir():
+            raise RunFolderError(f"{self.path} is not a run folder: no such directory")
         try:
-            event = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            event = None
-        if not isinstance(event, dict) or "kind" not in event or "name" not in event:
-            if warn:
-                warnings.warn(f"{path}: skipping unreadable event line {raw[:80]!r}", RuntimeWarning, stacklevel=2)
-            continue
-        events.append(event)
-    return events, offset + end
+            data = self.read_info_bytes()
+        except FileNotFoundError:
+            raise RunFolderError(f"{self.path} is not a run folder: it has no {RUN_JSON}") from None
+        except OSError as exc:
+            raise RunFolderError(f"{self.run_json} cannot be read: {exc}") from None
+        try:
+            info = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise RunFolderError(f"{self.run_json} is corrupt: {exc}") from exc
+        if not isinstance(info, dict) or "method" not in info or "status" not in info:
+            raise RunFolderError(f"{self.run_json} is corrupt: it lacks 'method' or 'status'")
+        return info
+
+    def write_info(self, info: dict[str, Any]) -> None:
+        """Write ``run.json`` atomically (:func:`write_json_atomic`); ``OSError`` if the disk refuses."""
+        write_json_atomic(self.run_json, info)
+
+    def write_info_bytes(self, content: bytes) -> None:
+        """Put back ``run.json`` as ``content`` (a snapshot of it), atomically."""
+        write_bytes_atomic(self.run_json, content)
+
+    def write_info_in_place(self, info: dict[str, Any], optional: tuple[str, ...] = ()) -> bool:
+        """A full disk's last resort (:func:`write_json_in_place`); whether ``run.json`` was written."""
+        return write_json_in_place(self.run_json, info, optional)
+
+    # -- the stop request ---------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask the run's writer (in any process) to stop after its current batch.
+
+        The file is created without following a link (``OSError`` if ``stop-request`` is one)."""
+        os.close(os.open(self.stop_file, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop_file.exists()
+
+    def clear_stop(self) -> None:
+        """Withdraw a stop request (a resume starts without the one that stopped the run)."""
+        self.stop_file.unlink(missing_ok=True)
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def checkpoint(self) -> Path | None:
+        """``checkpoints/last.ckpt`` if the run saved one, else ``None``."""
+        path = self.last_checkpoint
+        return path if path.exists() else None
+
+    # -- events -------------------------------------------------------------------------------
+    def open_for_writing(self) -> IO[str]:
+        """Make the folder (and ``checkpoints/``) and open ``events.jsonl`` to append to.
+
+        Called by the one writer, under the run's writer lock: a line a killed writer left
+        half-written is dropped first (:func:`drop_partial_line`), so the next event is readable."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.checkpoints.mkdir(exist_ok=True)
+        drop_partial_line(self.events)
+        return open(self.events, "a", encoding="utf-8")
+
+    def save_media(self, name: str, step: int, content: bytes, suffix: str = ".png") -> str:
+        """Write a media file for event ``name`` at ``step``; returns its path relative to the run folder."""
+        self.media.mkdir(exist_ok=True)
+        rel = f"{MEDIA}/{name.replace('/', '_')}-{step:08d}{suffix}"
+        (self.path / rel).write_bytes(content)
+        return rel
+
+    def read_events(self, offset: int = 0, json_safe: bool = False) -> Page:
+        """Events of ``events.jsonl`` from byte ``offset`` under the one bad-line policy (:mod:`.eventfile`).
+
+        ``page.offset`` is where the next read starts (a half-written last line is left for it);
+        ``page.skipped`` counts the bad lines and fields left out. A missing file reads as empty."""
+        try:
+            f = open_regular(self.events)
+        except FileNotFoundError:
+            return Page([], offset, offset, 0)
+        with f:
+            return read_all_from(f, offset, json_safe)

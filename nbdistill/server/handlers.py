@@ -10,7 +10,7 @@
 ``GET  runs/<id>/events?offset=N``        events from byte ``N`` of ``events.jsonl``; answers
                                           ``{"events", "offset", "size", "skipped"}`` (ask again from
                                           ``offset``)
-``POST runs/<id>/stop``                   writes the run's ``stop-request`` (409 if it is not running)
+``POST runs/<id>/stop``                   writes the run's stop request (409 if it is not running)
 ``GET  runs/<id>/plot.png``               the run's static plot (its method's views, from a thinned log)
 ``GET  runs/<id>/media/<path>``           an image an ``image`` event refers to
 ``GET  tutorials``                        the tutorial notebooks the package ships
@@ -45,7 +45,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..core.liveness import effective_status
-from ..core.runfolder import EVENTS, RUN_JSON, STOP_REQUEST
+from ..core.runfolder import RUN_JSON, RunFolder
 from .plot import render_plot
 from .readers import (
     MAX_PAGE_BYTES,
@@ -156,7 +156,9 @@ class EventsHandler(_RunsHandler):
             raise web.HTTPError(400, "offset must be >= 0 and max_bytes > 0")
         max_bytes = min(max_bytes, MAX_PAGE_BYTES)
         try:
-            events, next_offset, size, skipped = await off_loop(_reads, read_events_page, folder / EVENTS, offset, max_bytes)
+            events, next_offset, size, skipped = await off_loop(
+                _reads, read_events_page, RunFolder(folder).events, offset, max_bytes
+            )
         except BadOffset as exc:
             raise web.HTTPError(400, str(exc)) from None
         except OutsideRoot as exc:
@@ -174,8 +176,7 @@ def _request_stop(index: RunIndex, folder: Path) -> dict[str, Any]:
     status = effective_status(folder, info)
     if status != "running":
         raise web.HTTPError(409, f"run {folder.name} is {status}; only a running run can be stopped")
-    fd = os.open(folder / STOP_REQUEST, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    os.close(fd)
+    RunFolder(folder).request_stop()  # never through a link (O_NOFOLLOW)
     return index.summary(folder)
 
 
@@ -194,7 +195,7 @@ class StopHandler(_RunsHandler):
 
 def _plot_key(folder: Path) -> tuple[int, ...]:
     key = []
-    for path in (folder / RUN_JSON, folder / EVENTS):
+    for path in (RunFolder(folder).run_json, RunFolder(folder).events):
         try:
             st = os.lstat(path)
             key += [st.st_ino, st.st_mtime_ns, st.st_size]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..core.liveness import effective_status
 from ..core.run import EventLog
-from ..core.runfolder import EVENTS
+from ..core.runfolder import RunFolder
 from .readers import MAX_LINE_BYTES, MAX_PAGE_BYTES, open_regular, parse_event, read_info
 
 #: Most events of one name the plot keeps (the views draw at most 400 points of a line).
@@ -114,7 +114,7 @@ def render_plot(folder: Path) -> bytes:
 
     info, _ = read_info(folder)
     title = f"{info['method']} — {folder.name} ({effective_status(folder, info)})"
-    fig = draw_run(thinned_log(folder / EVENTS), info["method"], title=title)
+    fig = draw_run(thinned_log(RunFolder(folder).events), info["method"], title=title)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     return buf.getvalue()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.liveness import effective_status, writer_alive
-from ..core.runfolder import EVENTS, RUN_JSON, STOP_REQUEST, is_valid_run_id
+from ..core.runfolder import RUN_JSON, RunFolder, is_valid_run_id
 from .readers import (
     MAX_PAGE_BYTES,
     MEDIA_TYPES,
@@ -68,7 +68,7 @@ def resolve_run(root: Path, run_id: str) -> Path:
     folder = (base / run_id).resolve()
     if folder.parent != base:
         raise OutsideRoot(f"run {run_id!r} resolves outside the runs root")
-    if not (folder / RUN_JSON).is_file():
+    if not RunFolder(folder).has_info:
         raise RunNotFound(f"no run {run_id!r} under {base}")
     return folder
 
@@ -258,7 +258,7 @@ class RunIndex:
                 "started": info.get("started"),
                 "ended": info.get("ended"),
                 "alive": writer_alive(folder, info) if info["status"] == "running" else None,
-                "stop_requested": (folder / STOP_REQUEST).exists(),
+                "stop_requested": RunFolder(folder).stop_requested,
                 **events,
                 "skipped": events["skipped"] + dropped,
             }
@@ -290,7 +290,7 @@ class RunIndex:
 
     @staticmethod
     def _info(folder: Path, tail: _Tail) -> tuple[dict[str, Any], int]:
-        st = os.lstat(folder / RUN_JSON)
+        st = os.lstat(RunFolder(folder).run_json)
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         cached = tail.info
         if cached is None or tail.info_stamp != stamp:
@@ -309,7 +309,7 @@ class RunIndex:
             return {**tail.published, "partial": True}
         handed_off = False
         try:
-            if not self._advance(folder / EVENTS, tail, SYNC_BYTES):
+            if not self._advance(RunFolder(folder).events, tail, SYNC_BYTES):
                 self._catchup.submit(self._catch_up, folder, tail)  # it releases the lock when done
                 handed_off = True
         except (Unreadable, OutsideRoot, OSError) as exc:
@@ -323,7 +323,7 @@ class RunIndex:
     def _catch_up(self, folder: Path, tail: _Tail) -> None:
         """Read the rest of a run's backlog (in the background, holding the lock ``_events`` took)."""
         try:
-            self._advance(folder / EVENTS, tail, None)
+            self._advance(RunFolder(folder).events, tail, None)
         except (Unreadable, OutsideRoot, OSError) as exc:
             tail.reset(None)
             tail.problem = _reason(exc, folder)

@@ -18,7 +18,7 @@ import torch
 import nbdistill as nd
 from nbdistill import cli
 from nbdistill.core import liveness, runfolder
-from nbdistill.core import logger as logger_module
+from nbdistill.core import writer as writer_module
 from nbdistill.core.liveness import RunLocked, acquire_writer_lock, effective_status, release_writer_lock
 from nbdistill.core.logger import RunLogger, RunWriter
 from nbdistill.core.runfolder import drop_partial_line, write_json_atomic
@@ -108,7 +108,7 @@ def test_after_kill_9_a_training_process_is_lost(runs_root):
 
 # -- heartbeat --------------------------------------------------------------------------------------
 def test_the_writer_refreshes_its_heartbeat_with_its_flushes(tmp_path, monkeypatch):
-    monkeypatch.setattr(logger_module, "HEARTBEAT_EVERY", 0.0)
+    monkeypatch.setattr(writer_module, "HEARTBEAT_EVERY", 0.0)
     writer = RunLogger(root=tmp_path, run_id="h", method="kd.hinton", flush_every=0.0).experiment
     first = json.loads((tmp_path / "h" / "run.json").read_text())["heartbeat"]
     time.sleep(0.01)
@@ -121,7 +121,7 @@ def test_the_writer_refreshes_its_heartbeat_with_its_flushes(tmp_path, monkeypat
 def test_no_heartbeat_write_between_due_times(tmp_path, monkeypatch):
     writer = RunLogger(root=tmp_path, run_id="h", method="kd.hinton", flush_every=0.0).experiment
     writes = []
-    monkeypatch.setattr(logger_module, "write_json_atomic", lambda path, data: writes.append(path))
+    monkeypatch.setattr(runfolder, "write_json_atomic", lambda path, data: writes.append(path))
     for step in range(50):
         writer.scalar("x", 1.0, step=step)
     assert writes == []  # flushed 50 times; run.json untouched until HEARTBEAT_EVERY has passed
@@ -237,7 +237,7 @@ def _patch_disk(monkeypatch, disk):
         f.write = write
         return f
 
-    monkeypatch.setattr(logger_module, "open", events_open, raising=False)
+    monkeypatch.setattr(runfolder, "open", events_open, raising=False)
     monkeypatch.setattr(runfolder.os, "fdopen", tmp_fdopen)
 
 
@@ -271,7 +271,7 @@ def test_a_full_disk_fails_the_run_and_run_json_says_failed(teacher, runs_root, 
 def test_the_failed_status_is_kept_and_written_once_the_disk_has_room(teacher, runs_root, monkeypatch):
     disk = _Disk()
     _patch_disk(monkeypatch, disk)
-    monkeypatch.setattr(logger_module, "write_json_in_place", lambda *a, **k: False)  # not even in place
+    monkeypatch.setattr(runfolder, "write_json_in_place", lambda *a, **k: False)  # not even in place
 
     def fill(event):
         if event["step"] >= 10 and not disk.full:
@@ -293,7 +293,7 @@ def test_the_failed_status_is_kept_and_written_once_the_disk_has_room(teacher, r
     assert json.loads((folder / "run.json").read_text())["status"] == "running"
     assert not list(folder.glob(".tmp-*"))
     disk.full = False
-    logger_module._save_unsaved()  # what the process does when it exits
+    writer_module._save_unsaved()  # what the process does when it exits
     assert json.loads((folder / "run.json").read_text())["status"] == "failed"
 
 

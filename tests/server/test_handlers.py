@@ -8,7 +8,13 @@ import pytest
 from server_api import API, get_json, raw, status_of
 
 import nbdistill as nd
-from nbdistill.core.runfolder import read_events
+from nbdistill.core.runfolder import RunFolder
+
+
+def read_events(folder):
+    """``(events, next offset)`` of a run folder as core's reader (``nd.runs``) reads them."""
+    page = RunFolder(folder).read_events()
+    return page.events, page.offset
 
 
 async def test_list_runs_summarises_each_run(jp_fetch, finished_run, make_run):
@@ -27,7 +33,7 @@ async def test_list_runs_summarises_each_run(jp_fetch, finished_run, make_run):
     assert real["main"] == "train/loss"
     assert 0 < len(real["spark"]) <= 64
     assert 0 <= real["metrics"]["val/student_acc"] <= 1
-    assert real["events"] == len(read_events(finished_run / "events.jsonl")[0])
+    assert real["events"] == len(read_events(finished_run)[0])
     live = runs["live-one"]
     assert live["status"] == "running" and live["metrics"] == {"train/loss": 2.0}
     assert live["alive"] is None  # no pid recorded: unknown, not "dead"
@@ -56,7 +62,7 @@ async def test_run_info_has_hparams_and_summary(jp_fetch, finished_run):
 
 
 async def test_read_events_from_offsets_matches_the_core_reader(jp_fetch, finished_run):
-    expected, end = read_events(finished_run / "events.jsonl")
+    expected, end = read_events(finished_run)
     page = await get_json(jp_fetch, "runs", "real-hinton", "events")
     assert page["events"] == expected and page["offset"] == end == page["size"]
     again = await get_json(jp_fetch, "runs", "real-hinton", "events", params={"offset": str(end)})
@@ -64,7 +70,7 @@ async def test_read_events_from_offsets_matches_the_core_reader(jp_fetch, finish
 
 
 async def test_read_events_in_small_pages(jp_fetch, finished_run):
-    expected, end = read_events(finished_run / "events.jsonl")
+    expected, end = read_events(finished_run)
     got, offset, pages = [], 0, 0
     while offset < end:
         page = await get_json(jp_fetch, "runs", "real-hinton", "events", params={"offset": str(offset), "max_bytes": "600"})
