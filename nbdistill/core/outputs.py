@@ -9,13 +9,14 @@ distilled graphs under ``mirage_distilled`` and the best-validation weights unde
 
 from __future__ import annotations
 
+import importlib
 import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from .errors import RunFolderError
+from .errors import ConfigError, RunFolderError
 
 if TYPE_CHECKING:
     from .run import Run
@@ -49,31 +50,50 @@ def student_state(run: Run, checkpoint: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
-def _rebuild(run: Run, state: dict[str, Any]) -> nn.Module | None:
-    """The student rebuilt from the run's record where its weights determine it (``nd.models.MLP``)."""
-    if (run.setting.get("student") or {}).get("class") != "MLP":
-        return None
-    from ..models import MLP
+class StudentNotRebuildable(RunFolderError, ConfigError):
+    """The run recorded its student's class and constructor arguments, but they do not rebuild it."""
 
-    linear = sorted(
-        (int(k.split(".")[1]), v) for k, v in state.items() if k.startswith("net.") and k.endswith(".weight") and v.dim() == 2
-    )
-    if not linear:
+
+def _rebuild(run: Run) -> nn.Module | None:
+    """The student rebuilt from the run's record (``setting.student``: ``module``, ``class`` and the
+    constructor arguments ``init``; see :func:`~.setting.describe_model`); ``None`` without a full record.
+
+    Raises :class:`StudentNotRebuildable` when the class cannot be imported or built from the record."""
+    record = run.setting.get("student") or {}
+    module_name, qualname, init = record.get("module"), record.get("class"), record.get("init")
+    if not isinstance(module_name, str) or not isinstance(qualname, str) or not isinstance(init, dict):
         return None
-    widths = [w.shape[0] for _, w in linear]
-    dropout = any(b - a == 3 for (a, _), (b, _) in zip(linear, linear[1:]))  # Linear, ReLU, Dropout
-    return MLP(linear[0][1].shape[1], widths[:-1], widths[-1], dropout=0.5 if dropout else 0.0)
+    where = f"{module_name}.{qualname}"
+    fix = f"pass a module of the same architecture, run.student({qualname.rsplit('.', 1)[-1]}(...))"
+    try:
+        cls: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            cls = getattr(cls, part)
+    except (ImportError, AttributeError) as exc:
+        raise StudentNotRebuildable(
+            f"run {run.id}'s student class {where} cannot be imported ({type(exc).__name__}: {exc}): {fix}"
+        ) from None
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise StudentNotRebuildable(f"run {run.id}'s student class {where} is not a torch.nn.Module: {fix}")
+    try:
+        return cls(**init)
+    except Exception as exc:  # noqa: BLE001 (any failure of a foreign constructor)
+        raise StudentNotRebuildable(
+            f"run {run.id}'s student {where} cannot be built from its recorded arguments {init}: "
+            f"{type(exc).__name__}: {exc}; {fix}"
+        ) from None
 
 
 def student_from_checkpoint(run: Run, checkpoint: dict[str, Any], module: nn.Module | None) -> nn.Module:
     state = student_state(run, checkpoint)
     if module is None:
-        module = _rebuild(run, state)
+        module = _rebuild(run)
         if module is None:
             kind = (run.setting.get("student") or {}).get("class", "the student")
             raise RunFolderError(
                 f"run {run.id}'s student ({kind}) cannot be rebuilt from the run alone: pass a module of the same "
-                f"architecture, run.student({kind}(...)), and the trained weights are loaded into it"
+                f"architecture, run.student({kind}(...)), and the trained weights are loaded into it (the run records "
+                "a student's class and constructor arguments only when the student keeps every argument as an attribute)"
             )
     elif not isinstance(module, nn.Module):
         raise RunFolderError(f"run.student() takes a torch.nn.Module to load the weights into, not {type(module).__name__}")

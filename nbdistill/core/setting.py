@@ -15,9 +15,19 @@ _SIMPLE = (int, float, str, bool, type(None))
 
 
 def describe_model(model: nn.Module) -> dict[str, Any]:
-    """Class, parameter count and the simple constructor arguments a model keeps as attributes."""
-    out: dict[str, Any] = {"class": type(model).__qualname__, "params": sum(p.numel() for p in model.parameters())}
-    out.update(_init_values(model))
+    """Class (``module`` and ``class``, its qualified name), parameter count and the simple constructor
+    arguments a model keeps as attributes; ``init`` holds them all when they are every argument of
+    its constructor, so that ``cls(**init)`` rebuilds it (what :meth:`~.run.Run.student` does)."""
+    cls = type(model)
+    out: dict[str, Any] = {
+        "class": cls.__qualname__,
+        "module": cls.__module__,
+        "params": sum(p.numel() for p in model.parameters()),
+    }
+    values = _init_values(model)
+    out.update(values)
+    if set(_init_names(model)) <= set(values):
+        out["init"] = values
     return out
 
 
@@ -49,6 +59,18 @@ def describe_setting(module: nn.Module, data: Any) -> dict[str, Any]:
     if data is not None:
         setting["data"] = describe_data(data)
     return setting
+
+
+def _init_names(obj: Any) -> list[str]:
+    """The arguments of ``type(obj).__init__`` but ``self``; ``["*"]`` when it takes ``*args`` or ``**kwargs``
+    (what it was given cannot be told) or has no signature."""
+    try:
+        params = inspect.signature(type(obj).__init__).parameters.values()
+    except (TypeError, ValueError):
+        return ["*"]
+    if any(p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD) for p in params):
+        return ["*"]
+    return [p.name for p in params if p.name != "self"]
 
 
 def _init_values(obj: Any) -> dict[str, Any]:

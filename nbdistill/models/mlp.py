@@ -17,6 +17,10 @@ class MLP(nn.Module):
     def __init__(self, in_features: int = 64, hidden: Sequence[int] = (32,), out_features: int = 10, dropout: float = 0.0):
         super().__init__()
         self.in_features = in_features
+        # kept as attributes so that a run records them and run.student() rebuilds the network
+        self.hidden = list(hidden)
+        self.out_features = out_features
+        self.dropout = dropout
         layers: list[nn.Module] = []
         width = in_features
         for h in hidden:

@@ -2,8 +2,21 @@
 
 import pytest
 import torch
+from torch import nn
 
 import nbdistill as nd
+
+
+class Keeps(nn.Module):
+    """A student that keeps every constructor argument: the run records them, ``run.student()`` rebuilds it."""
+
+    def __init__(self, in_features: int = 64, hidden: int = 32, out_features: int = 10):
+        super().__init__()
+        self.in_features, self.hidden, self.out_features = in_features, hidden, out_features
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, out_features))
+
+    def forward(self, x):
+        return self.net(x)
 
 
 @pytest.fixture(scope="module")
@@ -13,11 +26,17 @@ def teacher():
 
 def _student(hidden=16):
     torch.manual_seed(1)
-    return nd.models.MLP(64, [hidden], 10)
+    return Keeps(64, hidden, 10)
 
 
 def test_student_weights_loaded_into_a_module_or_rebuilt(teacher, runs_root):
     run = nd.fit("kd.hinton", teacher=teacher, student=_student(), data=nd.data.Digits(n_train=100, batch_size=32), max_epochs=2)
+    record = run.setting["student"]
+    assert (record["module"], record["class"], record["init"]) == (
+        __name__,
+        "Keeps",
+        {"in_features": 64, "hidden": 16, "out_features": 10},
+    )
     trained = run.module.student
     x = torch.randn(5, 64)
     for student in (run.student(_student()), nd.runs.open(run.path).student()):  # given, rebuilt from the run
@@ -25,7 +44,7 @@ def test_student_weights_loaded_into_a_module_or_rebuilt(teacher, runs_root):
         assert all(torch.equal(a, b) for a, b in zip(student.state_dict().values(), trained.state_dict().values()))
         assert torch.equal(student(x), trained.eval()(x))
     with pytest.raises(
-        nd.RunFolderError, match="student weights do not fit the MLP given: pass the architecture the run trained"
+        nd.RunFolderError, match="student weights do not fit the Keeps given: pass the architecture the run trained"
     ):
         run.student(_student(hidden=8))
     with pytest.raises(nd.RunFolderError, match=r"distils a student, not a data set: its output is run.student\(module\)"):
@@ -33,6 +52,33 @@ def test_student_weights_loaded_into_a_module_or_rebuilt(teacher, runs_root):
     (run.path / "checkpoints" / "last.ckpt").unlink()
     with pytest.raises(nd.RunFolderError, match="has no checkpoint"):
         run.student(_student())
+
+
+def _with_student_record(run, **changes):
+    """The run reopened after its run.json's record of the student (as it was written) was changed."""
+    info = run.run_folder.read_info()
+    info["setting"]["student"] = {**run.info["setting"]["student"], **changes}
+    run.run_folder.write_info(info)
+    return nd.runs.open(run.path)
+
+
+def test_a_recorded_student_that_no_longer_builds_is_a_config_error(teacher, runs_root):
+    run = nd.fit("kd.hinton", teacher=teacher, student=_student(), data=nd.data.Digits(n_train=60, batch_size=30), max_epochs=1)
+    gone = _with_student_record(run, module="no_such_module_of_nbdistill")
+    with pytest.raises(
+        nd.ConfigError, match=r"student class no_such_module_of_nbdistill\.Keeps cannot be imported .*: pass a module"
+    ):
+        gone.student()
+    with pytest.raises(nd.RunFolderError, match="cannot be imported"):  # also a RunFolderError, as before
+        gone.student()
+    with pytest.raises(nd.ConfigError, match=r"student class builtins\.dict is not a torch\.nn\.Module"):
+        _with_student_record(run, module="builtins", **{"class": "dict"}).student()
+    bad = _with_student_record(run, module=__name__, init={"in_features": 64, "width": 3})
+    with pytest.raises(
+        nd.ConfigError, match=r"Keeps cannot be built from its recorded arguments .*TypeError.*run.student\(Keeps"
+    ):
+        bad.student()
+    assert _with_student_record(run, init={"in_features": 64, "hidden": 16, "out_features": 10}).student() is not None
 
 
 def test_a_student_that_cannot_be_rebuilt_asks_for_its_architecture(runs_root):
