@@ -1,7 +1,8 @@
-r"""GNN-to-MLP distillation losses: pure functions, tensors in, named scalar tensors out.
+r"""Graph-distillation losses: pure functions, tensors in, named scalar tensors out.
 
-The per-node :math:`\mathrm{KL}(p_t \| p_s)` is :func:`nbdistill.families.kd.losses.kl_divergence`
-(one source for the formula); these losses choose which pairs of nodes it compares.
+GNN to MLP (GLNN, FF-G2M): the per-node :math:`\mathrm{KL}(p_t \| p_s)` is
+:func:`nbdistill.core.divergence.kl_divergence` (one source for the formula); these losses choose
+which pairs of nodes it compares. Mirage: class-balanced cross-entropy on the distilled graphs.
 """
 
 from __future__ import annotations
@@ -9,7 +10,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..kd.losses import kl_divergence
+from ...core.divergence import kl_divergence
+
+
+def labelled_ce(student_logits: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    r"""The MLP alone (GLNN's baseline, :math:`\lambda = 1`): :math:`\frac{1}{|V_L|}\sum_{v \in V_L} \mathrm{CE}(z_v, y_v)`
+    over the labelled nodes :math:`V_L` (``label_mask``). Returns ``loss`` and ``ce`` (the same value)."""
+    ce = F.cross_entropy(student_logits[label_mask], labels[label_mask])
+    return {"loss": ce, "ce": ce}
 
 
 def glnn(
@@ -96,3 +104,37 @@ def ff_g2m(
     lfd = low_frequency_kl(student_logits, teacher_logits, torch.cat([edge_index, loops], 1))
     hfd = high_frequency_kl(student_logits, teacher_logits, edge_index, tau)
     return {"loss": lam * ce + (1.0 - lam) * (lfd + hfd), "ce": ce, "lfd": lfd, "hfd": hfd}
+
+
+def class_weights(classes: list[int], num_classes: int) -> torch.Tensor:
+    r"""Cross-entropy weights that give each class the same total weight in Mirage's distilled set,
+    :math:`w_c = n / (C' \, n_c)` for the :math:`C'` classes with :math:`n_c > 0` tree sets (0 for
+    the others): a class that happens to have many frequent tree sets would otherwise dominate."""
+    counts = torch.bincount(torch.tensor(classes, dtype=torch.long), minlength=num_classes).float()
+    present = counts > 0
+    weight = torch.zeros(num_classes)
+    weight[present] = counts.sum() / (present.sum() * counts[present])
+    return weight
+
+
+def mirage(
+    distilled_logits: torch.Tensor,
+    distilled_labels: torch.Tensor,
+    class_weight: torch.Tensor | None = None,
+    full_logits: torch.Tensor | None = None,
+    full_labels: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    r"""Mirage's training loss ("Mirage: Model-agnostic Graph Distillation for Graph Classification",
+    Gupta, Manchanda, Kodamana & Ranu, ICLR 2024), with the full-data baseline trained side by side:
+
+    .. math:: \mathcal{L} = \mathrm{CE}_w(\text{distilled graphs}) + \mathrm{CE}(\text{real graphs})
+
+    the first weighted per class by ``class_weight`` (:func:`class_weights`), the second only when
+    ``full_logits`` are given (the copy of the GNN trained on the real graphs; the two share no
+    parameter, so each learns from its own term). Returns ``loss``, ``distilled_ce`` and ``full_ce``.
+    """
+    terms = {"distilled_ce": F.cross_entropy(distilled_logits, distilled_labels, weight=class_weight)}
+    if full_logits is not None:
+        terms["full_ce"] = F.cross_entropy(full_logits, full_labels)
+    terms["loss"] = sum(terms.values())
+    return terms

@@ -17,7 +17,7 @@ Kodamana & Ranu, ICLR 2024; steps as in the authors' ``NCI1/graph-nci-finalize-r
    pointing child → parent, with a mask marking the roots, which alone are pooled by the GNN.
 
 The paper then picks the thresholds by validation over a few lowered steps; here they are
-hyper-parameters of :class:`~nbdistill.families.graph.module.Mirage`.
+hyper-parameters of :class:`~nbdistill.families.graph.mirage.Mirage`.
 """
 
 from __future__ import annotations
@@ -25,11 +25,32 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from ...core.errors import ConfigError
 from .fpgrowth import frequent_itemsets
 from .trees import TreeCodes
+
+
+def node_labels(batch: Any) -> torch.Tensor:
+    """Discrete node labels, which the miner hashes: ``batch.node_label``, else the index of one-hot ``batch.x``."""
+    label = getattr(batch, "node_label", None)
+    if label is not None:
+        return label.long()
+    x = batch.x
+    if x.dim() != 2 or not bool(((x == 0) | (x == 1)).all()) or not bool((x.sum(1) == 1).all()):
+        raise ConfigError(
+            "Mirage hashes discrete node labels: give the graphs a `node_label` attribute or one-hot node features `x`"
+        )
+    return x.argmax(1)
+
+
+def edge_labels(batch: Any) -> torch.Tensor | None:
+    """Discrete edge labels, ``batch.edge_label``, or None (unlabelled edges)."""
+    label = getattr(batch, "edge_label", None)
+    return None if label is None else label.long()
 
 
 class TreeMiner:

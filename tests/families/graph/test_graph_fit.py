@@ -7,7 +7,7 @@ import torch
 
 import nbdistill as nd
 from nbdistill.data.graphs import SBM, BAMotifs, KarateClub
-from nbdistill.families.graph.module import MINING_UPDATES
+from nbdistill.families.graph.mirage import MINING_UPDATES
 from nbdistill.families.graph.teacher import train_node_classifier
 from nbdistill.models import MLP
 from nbdistill.models.gnn import GCN, GIN

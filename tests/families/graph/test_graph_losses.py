@@ -1,4 +1,4 @@
-"""GLNN and FF-G2M losses against sums written out by hand (plain Python floats)."""
+"""Graph-family losses (GLNN, FF-G2M, Mirage) against sums written out by hand (plain Python floats)."""
 
 import math
 
@@ -85,3 +85,24 @@ def test_self_loops_only_reduce_ff_g2m_to_glnn_and_no_edges_to_nothing():
     assert losses.high_frequency_kl(t(S), t(T), none).item() == 0.0
     edgeless = losses.ff_g2m(t(S), t(T), torch.tensor(Y), torch.ones(3, dtype=torch.bool), none)
     assert edgeless["lfd"].item() == pytest.approx(glnn_kd.item()) and edgeless["hfd"].item() == 0.0
+
+
+def test_labelled_ce_is_the_mlp_alone_on_the_labelled_nodes():
+    got = losses.labelled_ce(t(S), torch.tensor(Y), torch.tensor([False, True, True]))
+    assert got["loss"].item() == got["ce"].item() == pytest.approx((ce(S[1], 1) + ce(S[2], 1)) / 2)
+
+
+def test_mirage_loss_by_hand():
+    weight = losses.class_weights([0, 0, 1], 2)  # the distilled set: two tree sets of class 0, one of class 1
+    assert weight.tolist() == pytest.approx([3 / 4, 3 / 2])
+    full = [[0.0, 1.0], [2.0, 0.0]]
+    got = losses.mirage(t(S), torch.tensor(Y), weight.double(), t(full), torch.tensor([1, 1]))
+    w = [0.75, 1.5, 1.5]  # PyTorch's weighted mean: sum(w_y * CE) / sum(w_y)
+    hand_distilled = sum(w[i] * ce(S[i], Y[i]) for i in range(3)) / sum(w)
+    hand_full = (ce(full[0], 1) + ce(full[1], 1)) / 2
+    assert got["distilled_ce"].item() == pytest.approx(hand_distilled)
+    assert got["full_ce"].item() == pytest.approx(hand_full)
+    assert got["loss"].item() == pytest.approx(hand_distilled + hand_full)
+    alone = losses.mirage(t(S), torch.tensor(Y))
+    assert set(alone) == {"distilled_ce", "loss"}
+    assert alone["loss"].item() == pytest.approx(sum(ce(S[i], Y[i]) for i in range(3)) / 3)

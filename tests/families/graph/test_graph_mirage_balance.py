@@ -9,7 +9,7 @@ from torch_geometric.data import Data
 import nbdistill as nd
 from nbdistill.data.graphs import GraphSetDataModule
 from nbdistill.families.graph import views
-from nbdistill.families.graph.module import class_weights
+from nbdistill.families.graph.losses import class_weights
 from nbdistill.families.graph.threshold import accuracy, decision_bias
 from nbdistill.models.gnn import GIN
 
