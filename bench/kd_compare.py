@@ -98,7 +98,7 @@ def run_signal(seeds, epochs, progress) -> list[Result]:
 
 def run_few_class(seeds, epochs, progress) -> list[Result]:
     """Digits 3 against 8, 40 labels in batches of 8, MLP 64-8-2, the ten-class teacher's head restricted to the pair."""
-    from nbdistill.families.kd.lelp import few_class_teacher
+    from nbdistill.families.kd.subclasses import few_class_teacher
 
     def student(seed):
         pl.seed_everything(seed, verbose=False)
@@ -118,7 +118,7 @@ def run_few_class(seeds, epochs, progress) -> list[Result]:
 def run_robustness(seeds, epochs, progress) -> dict[str, dict[str, list[float]]]:
     """Clean and PGD-20 test accuracy (ε = 0.5, the same white-box attack on every student) of the
     student-only, Hinton KD and MTARD students of the digits setting."""
-    from nbdistill.families.kd.mtard import pgd_attack
+    from nbdistill.families.kd.attacks import pgd_attack
 
     data = nd.data.Digits()
     x, y = data.dataset("test").tensors

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import MNIST1D, Digits
-from ..families.kd.mtard import pgd_attack
+from ..families.kd.attacks import pgd_attack
 from .specs import SPECS, TeacherSpec
 
 CHECKPOINTS = Path(__file__).parent / "checkpoints"

@@ -52,13 +52,13 @@ def _top_level_typo(config):
             ["--model.temprature", "2"],
             None,
             "nbdistill fit: error: kd.hinton: unknown hyper-parameter(s) ['temprature']; it takes "
-            "['alpha', 'lr', 'temperature', 'weight_decay'] (besides student, teacher). Did you mean 'temperature'?",
+            "['alpha', 'lr', 'temperature', 'weight_decay'] (besides student, teacher, teachers). Did you mean 'temperature'?",
         ),
         (
             [],
             _typo_in_yaml,
             "nbdistill fit: error: kd.hinton: unknown hyper-parameter(s) ['temprature']; it takes "
-            "['alpha', 'lr', 'temperature', 'weight_decay'] (besides student, teacher). Did you mean 'temperature'?",
+            "['alpha', 'lr', 'temperature', 'weight_decay'] (besides student, teacher, teachers). Did you mean 'temperature'?",
         ),
         (
             ["--model.temperature", "hot"],

@@ -231,7 +231,7 @@ def test_sigterm_handler_is_restored_after_fit(teacher, runs_root):
 def test_ctrl_c_before_a_resumes_first_step_is_a_keyboard_interrupt_and_leaves_the_run(teacher, runs_root, monkeypatch):
     """Lightning answers Ctrl-C with sys.exit(1); before the resume trained a step the caller got that
     SystemExit (a script exited with code 1, `except KeyboardInterrupt` missed it). Found in review."""
-    from nbdistill.families.kd.module import KDModule
+    from nbdistill.families.kd.base import KDModule
 
     part = _stopped_run(teacher, 30, max_epochs=12)
     assert part.status == "stopped"
@@ -250,13 +250,13 @@ def test_ctrl_c_before_a_resumes_first_step_is_a_keyboard_interrupt_and_leaves_t
 def test_a_disk_that_refuses_the_restore_does_not_hide_the_training_error(teacher, runs_root, monkeypatch):
     """Putting run.json back after a resume that could not start may fail (a full disk); the caller
     must still see why the resume failed, not the OSError of the restore. Found in review."""
-    import nbdistill.core.logger as logger_module
+    from nbdistill.core import runfolder
 
     part = _stopped_run(teacher, 30, max_epochs=12)
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(logger_module, "write_bytes_atomic", full)
+    monkeypatch.setattr(runfolder, "write_bytes_atomic", full)
     with pytest.raises(nd.TrainingFailed, match="size mismatch"):
         nd.resume(part, teacher=teacher, student=student(hidden=8), data=digits())  # not the trained architecture

@@ -30,14 +30,31 @@ def split_names(names: str) -> list[str]:
     return [n.strip() for n in names.split(",") if n.strip()]
 
 
+def named_last_linear(model: nn.Module) -> tuple[str, nn.Linear] | None:
+    """The name and module of the last ``nn.Linear`` registered in ``model``, or None."""
+    found = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    return found[-1] if found else None
+
+
+def resolve_all(model: nn.Module, names: str, who: str, none_named: str) -> list[str]:
+    """The comma-separated layer ``names``, each checked with :func:`resolve`; a :class:`ConfigError`
+    saying ``none_named`` when there is none."""
+    layers = split_names(names)
+    if not layers:
+        raise ConfigError(none_named)
+    for name in layers:
+        resolve(model, name, who)
+    return layers
+
+
 def last_linear(model: nn.Module, who: str = "model") -> nn.Linear:
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not linears:
+    found = named_last_linear(model)
+    if found is None:
         raise ConfigError(
             f"the {who} has no nn.Linear layer, so it has no {PENULTIMATE!r} features; "
             f"name a layer instead, one of {layer_names(model)[:-1]}"
         )
-    return linears[-1]
+    return found[1]
 
 
 def resolve(model: nn.Module, name: str, who: str = "model") -> nn.Module:

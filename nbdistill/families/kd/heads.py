@@ -43,20 +43,24 @@ class HintRegressor(nn.Module):
         return self.map(features.flatten(1)).view(-1, *self.teacher_shape)
 
 
+def pooled_features(shape: Sequence[int], width: int) -> nn.Sequential:
+    """Features of shape ``shape`` → a ``[width]`` vector: a ``[C, H, W]`` map through a 1×1 convolution,
+    ReLU and global average pooling, anything else flattened through a linear layer and ReLU."""
+    shape = tuple(shape)
+    if len(shape) == 3:
+        return nn.Sequential(nn.Conv2d(shape[0], width, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return nn.Sequential(nn.Flatten(), nn.Linear(_flat(shape), width), nn.ReLU())
+
+
 class LogitProjector(nn.Module):
     """OFA's projector: a student stage's features → class logits (Hao et al. 2023).
 
-    A ``[C, H, W]`` map goes through a 1×1 convolution, ReLU and global average pooling; a vector
-    through a linear layer and ReLU; both end in ``Linear(hidden, num_classes)``.
+    The features go through :func:`pooled_features` to ``hidden`` units, then ``Linear(hidden, num_classes)``.
     """
 
     def __init__(self, shape: Sequence[int], num_classes: int, hidden: int = 128):
         super().__init__()
-        shape = tuple(shape)
-        if len(shape) == 3:
-            self.body = nn.Sequential(nn.Conv2d(shape[0], hidden, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        else:
-            self.body = nn.Sequential(nn.Flatten(), nn.Linear(_flat(shape), hidden), nn.ReLU())
+        self.body = pooled_features(shape, hidden)
         self.classifier = nn.Linear(hidden, num_classes)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
@@ -71,11 +75,7 @@ class ExitHead(nn.Module):
 
     def __init__(self, shape: Sequence[int], feature_dim: int, num_classes: int):
         super().__init__()
-        shape = tuple(shape)
-        if len(shape) == 3:
-            self.bottleneck = nn.Sequential(nn.Conv2d(shape[0], feature_dim, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        else:
-            self.bottleneck = nn.Sequential(nn.Flatten(), nn.Linear(_flat(shape), feature_dim), nn.ReLU())
+        self.bottleneck = pooled_features(shape, feature_dim)
         self.classifier = nn.Linear(feature_dim, num_classes)
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

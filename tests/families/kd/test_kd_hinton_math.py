@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import entropy
 
-from nbdistill.families.kd.losses import hinton_kd, kl_divergence
+from nbdistill.core.divergence import kl_divergence
+from nbdistill.families.kd.losses import hinton_kd
 
 
 def _logits(b=6, c=5, seed=0):

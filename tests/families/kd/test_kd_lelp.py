@@ -5,17 +5,8 @@ import torch
 from torch import nn
 
 import nbdistill as nd
-from nbdistill.families.kd.lelp import (
-    SubclassStudent,
-    class_logits_from_subclasses,
-    few_class_teacher,
-    fit_subclass_directions,
-    lelp_loss,
-    null_space_projector,
-    subclass_log_targets,
-    subclass_scores,
-)
-from nbdistill.families.kd.losses import hinton_kd
+from nbdistill.families.kd.losses import class_logits_from_subclasses, hinton_kd, lelp_loss, subclass_log_targets, subclass_scores
+from nbdistill.families.kd.subclasses import SubclassStudent, few_class_teacher, fit_subclass_directions, null_space_projector
 
 
 def _gen(seed=0):

@@ -10,13 +10,8 @@ import torch.nn.functional as F
 from scipy.stats import entropy
 
 import nbdistill as nd
-from nbdistill.families.kd.mtard import (
-    pgd_attack,
-    teacher_entropy,
-    tempered_teacher_kl,
-    update_temperatures,
-    update_weights,
-)
+from nbdistill.families.kd.attacks import pgd_attack
+from nbdistill.families.kd.losses import teacher_entropy, tempered_teacher_kl, update_temperatures, update_weights
 
 
 def test_one_weight_step_by_hand():

@@ -4,14 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from nbdistill.families.kd.self_gt import (
-    closed_form_coefficients,
-    generation_bounds,
-    iterative_self_distillation,
-    optimal_alpha,
-    rbf_kernel,
-    self_distillation_loss,
-)
+from nbdistill.families.kd.kernel_ridge import closed_form_coefficients, iterative_self_distillation, optimal_alpha, rbf_kernel
+from nbdistill.families.kd.losses import self_distillation_loss
+from nbdistill.families.kd.self_gt import generation_bounds
 
 # The 11 noisy points of Mobahi et al. (2020), as used by Borup & Andersen's toy example.
 X = np.arange(11)[:, None] / 10
@@ -110,7 +105,8 @@ def test_deep_loss_is_squared_error_to_the_mixed_target_up_to_a_constant():
 def test_deep_loss_has_the_authors_parameter_norm_regulariser():
     """self_distiller.py: loss += reg_coef · Σ_p ‖p‖₂ (Frobenius norms, not squared), reg_coef 1e-4 by default."""
     import nbdistill as nd
-    from nbdistill.families.kd.self_gt import SelfDistillationGT, parameter_norm
+    from nbdistill.families.kd.losses import parameter_norm
+    from nbdistill.families.kd.self_gt import SelfDistillationGT
 
     assert nd.get_method("kd.self_gt").defaults()["reg_coef"] == 1e-4
     torch.manual_seed(0)

@@ -6,8 +6,7 @@ import torch
 from scipy.stats import entropy
 
 import nbdistill as nd
-from nbdistill.families.kd.losses import hinton_kd
-from nbdistill.families.kd.signal import signal_kd
+from nbdistill.families.kd.losses import hinton_kd, signal_kd
 from nbdistill.models.signal import (
     ConvProjectionAttention,
     ConvTransformer1D,

@@ -1,18 +1,12 @@
-r"""Knowledge-distillation losses: pure functions, tensors in, tensors out (the formula and the paper in each docstring)."""
+r"""Losses on logits alone: Hinton KD and the methods that reshape its target or its divergence (the
+formula and the paper in each docstring). Every KL is :func:`nbdistill.core.divergence.kl_divergence`."""
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
 
-
-def kl_divergence(teacher_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    r"""Per-sample :math:`\mathrm{KL}(p_t^T \| p_s^T)`, shape ``[B]``, with :math:`p^T = \mathrm{softmax}(z/T)`."""
-    log_pt = F.log_softmax(teacher_logits / temperature, dim=-1)
-    log_ps = F.log_softmax(student_logits / temperature, dim=-1)
-    return (log_pt.exp() * (log_pt - log_ps)).sum(-1)
+from ....core.divergence import kl_divergence
 
 
 def hinton_kd(
@@ -46,10 +40,28 @@ def cross_entropy(student_logits: torch.Tensor, labels: torch.Tensor) -> dict[st
     return {"loss": ce, "ce": ce}
 
 
-def _log_softmax_without_target(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Log-softmax over the non-target classes only; the target class gets -inf (probability 0 exactly)."""
-    target = F.one_hot(labels, logits.shape[-1]).bool()
-    return F.log_softmax(logits.masked_fill(target, float("-inf")), dim=-1)
+def signal_kd(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float = 4.0,
+    soft_weight: float = 0.7,
+) -> dict[str, torch.Tensor]:
+    r"""Signal KD of ClST ("ClST: A Convolutional Transformer Framework for Automatic Modulation
+    Recognition by Knowledge Distillation", Hou et al., IEEE TWC 2024):
+    :math:`\lambda\,T^2\,\mathrm{KL}(p_t^T\|p_s^T) + (1-\lambda)\,\mathrm{CE}(z_s, y)` (batchmean KL),
+    λ = ``soft_weight``: :func:`hinton_kd` with α = 1 − λ.
+
+    Returns ``soft`` (:math:`T^2`·KL), ``ce`` and the total ``loss``.
+    """
+    terms = hinton_kd(student_logits, teacher_logits, labels, temperature, alpha=1.0 - soft_weight)
+    return {"loss": terms["loss"], "soft": terms["kd"], "ce": terms["ce"]}
+
+
+def _non_target(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The logits of the non-target classes only, ``[B, C - 1]`` (each row without its label's column)."""
+    keep = ~F.one_hot(labels, logits.shape[-1]).bool()
+    return logits[keep].view(logits.shape[0], -1)
 
 
 def dkd_parts(
@@ -64,23 +76,20 @@ def dkd_parts(
         \mathrm{TCKD} = T^2\,\mathrm{KL}(b_t \| b_s), \qquad
         \mathrm{NCKD} = T^2\,\mathrm{KL}(\hat p_t \| \hat p_s).
 
-    :math:`\hat p` masks the target logit with :math:`-\infty` (the official code subtracts 1000
-    instead), so that the chain rule of KL holds exactly:
-    :math:`T^2\,\mathrm{KL}(p_t \| p_s) = \mathrm{TCKD} + (1 - p_{t,y})\,\mathrm{NCKD}`.
+    Both are :func:`~nbdistill.core.divergence.kl_divergence` at T = 1 of logits already divided by
+    T: :math:`b` is the softmax of the two logits :math:`[z_y,\ \log\sum_{c \ne y} e^{z_c}]` (no
+    cancellation), :math:`\hat p` the softmax of the :math:`C - 1` non-target logits, the target
+    left out (the official code subtracts 1000 from it instead), so that the chain rule of KL holds
+    exactly: :math:`T^2\,\mathrm{KL}(p_t \| p_s) = \mathrm{TCKD} + (1 - p_{t,y})\,\mathrm{NCKD}`.
     """
     zs, zt = student_logits / temperature, teacher_logits / temperature
     idx = labels.unsqueeze(-1)
 
-    def binary(z: torch.Tensor) -> torch.Tensor:  # log [p_y, 1 - p_y], computed without cancellation
-        log_all = torch.logsumexp(z, -1, keepdim=True)
-        log_rest = torch.logsumexp(z.scatter(-1, idx, float("-inf")), -1, keepdim=True)
-        return torch.cat([z.gather(-1, idx), log_rest], -1) - log_all
+    def binary(z: torch.Tensor) -> torch.Tensor:  # logits of [p_y, 1 - p_y]
+        return torch.cat([z.gather(-1, idx), torch.logsumexp(z.scatter(-1, idx, float("-inf")), -1, keepdim=True)], -1)
 
-    log_bs, log_bt = binary(zs), binary(zt)
-    tckd = (log_bt.exp() * (log_bt - log_bs)).sum(-1)
-    log_qs, log_qt = _log_softmax_without_target(zs, labels), _log_softmax_without_target(zt, labels)
-    non_target = log_qt.isfinite()
-    nckd = torch.where(non_target, log_qt.exp() * (log_qt - log_qs), torch.zeros_like(log_qt)).sum(-1)
+    tckd = kl_divergence(binary(zt), binary(zs))
+    nckd = kl_divergence(_non_target(zt, labels), _non_target(zs, labels))
     return temperature**2 * tckd, temperature**2 * nckd
 
 
@@ -205,122 +214,6 @@ def one_for_all_kd(
     kd = ofa_loss(student_logits, teacher_logits, labels, eps, temperature)
     stages = sum((ofa_loss(z, teacher_logits, labels, eps, temperature) for z in stage_logits), torch.zeros_like(ce))
     return {"loss": gt_weight * ce + kd_weight * kd + ofa_weight * stages, "ce": ce, "ofa": kd, "ofa_stages": stages}
-
-
-def hint_loss(regressed: torch.Tensor, hint: torch.Tensor) -> torch.Tensor:
-    r"""FitNets' hint loss ("FitNets: Hints for Thin Deep Nets", Romero et al., ICLR 2015):
-    :math:`\mathcal{L}_{HT} = \frac{1}{B}\sum_i \tfrac12 \| u_h(x_i) - r(v_g(x_i)) \|^2`, the teacher's
-    hint :math:`u_h` against the regressed student guided layer :math:`r(v_g)`, summed over features."""
-    return 0.5 * (regressed - hint).pow(2).flatten(1).sum(-1).mean()
-
-
-def mi_alpha_bound(scores: torch.Tensor, log_baseline: torch.Tensor | float, alpha: float) -> torch.Tensor:
-    r"""The α-interpolated lower bound on the mutual information between student and teacher
-    representations, the MI-α objective of Distiller ("Distiller: A Systematic Study of Model
-    Distillation Methods in Natural Language Processing", He et al., SustaiNLP 2021), which is the
-    interpolated bound :math:`I_\alpha` of Poole et al. ("On Variational Bounds of Mutual
-    Information", ICML 2019):
-
-    .. math::
-        I_\alpha = 1 + \mathbb{E}_{p(x, y)}\Big[\log \frac{e^{f(x, y)}}{\alpha\, m(y) + (1-\alpha)\, q(y)}\Big]
-                 - \mathbb{E}_{p(x)p(y)}\Big[\frac{e^{f(x, y)}}{\alpha\, m(y) + (1-\alpha)\, q(y)}\Big],
-
-    with :math:`m(y) = \frac1K\sum_k e^{f(x_k, y)}` the in-batch mean and :math:`q` a learned
-    baseline. α = 1 is InfoNCE (low variance, capped at log K); α = 0 is TUBA, which with
-    :math:`\log q = 1` is NWJ (unbiased, high variance).
-
-    ``scores[i, j] = f(x_i, y_j)`` for ``K`` pairs, the positives on the diagonal (x the student's
-    representation, y the teacher's). Batch estimator chosen here: the joint term uses
-    :math:`m(y_j)` over all K students (InfoNCE's denominator); the marginal term pairs
-    :math:`y_j` with the K − 1 students independent of it, and uses their mean as :math:`m`, so that
-    at α = 1 it equals 1 exactly and :math:`I_1` is exactly InfoNCE.
-
-    Sources and choices. The paper's text could not be read here, only its abstract (MI-α: "a class
-    of MI objectives with better bias/variance trade-off"). A stored copy of a loss file that looks
-    like Distiller's own code (derived from TextBrewer; its repository could not be identified)
-    ports Poole et al.'s ``interpolated_lower_bound`` and differs from this function in four ways,
-    kept here on purpose and listed so that nobody mistakes this for a line-by-line port:
-
-    - its α is a logit (the mixing weight is σ(α)); here α is the weight itself, in [0, 1]
-      (the same family of bounds, reparameterised: α_here = σ(α_there));
-    - its baseline :math:`\log q(y)` is a learned function of the teacher's representation; here
-      the caller passes it (``kd.mi_alpha`` learns one scalar);
-    - its joint term uses the leave-one-out mean :math:`m` (Poole et al.'s estimator); here the
-      mean over all K, so that α = 1 is InfoNCE exactly (tested);
-    - its critic is an MLP on the [CLS] states; ``kd.mi_alpha`` uses a cosine critic on learned
-      projections.
-    """
-    k = scores.shape[0]
-    if k < 2:
-        raise ValueError("the MI bound needs at least two pairs in the batch")
-    log_baseline = torch.as_tensor(log_baseline, dtype=scores.dtype, device=scores.device).expand(k)
-
-    def log_denominator(log_m: torch.Tensor) -> torch.Tensor:  # log(α m + (1 − α) q), exact at α = 0 and 1
-        if alpha == 1:
-            return log_m
-        if alpha == 0:
-            return log_baseline
-        return torch.logaddexp(math.log(alpha) + log_m, math.log(1 - alpha) + log_baseline)
-
-    diagonal = torch.eye(k, dtype=torch.bool, device=scores.device)
-    joint = (scores.diagonal() - log_denominator(torch.logsumexp(scores, 0) - math.log(k))).mean()
-    negatives = scores.masked_fill(diagonal, float("-inf"))
-    log_m_neg = torch.logsumexp(negatives, 0) - math.log(k - 1)
-    marginal = (log_m_neg - log_denominator(log_m_neg)).exp().mean()
-    return 1 + joint - marginal
-
-
-def self_distillation(
-    final_logits: torch.Tensor,
-    final_feature: torch.Tensor,
-    exit_logits: list[torch.Tensor],
-    exit_features: list[torch.Tensor],
-    labels: torch.Tensor,
-    temperature: float = 3.0,
-    alpha: float = 0.3,
-    feature_weight: float = 0.03,
-) -> dict[str, torch.Tensor]:
-    r"""Self-distillation of early exits from the deepest one ("Be Your Own Teacher: Improve the
-    Performance of Convolutional Neural Networks via Self Distillation", Zhang et al., ICCV 2019):
-
-    .. math::
-        \mathcal{L} = \mathrm{CE}(q^C, y) + \sum_{i=1}^{C-1} \Big[(1-\alpha)\,\mathrm{CE}(q^i, y)
-        + \alpha\,T^2\,\mathrm{KL}(q^{C,T} \| q^{i,T}) + \lambda\,\| F_i - F_C \|_2^2\Big],
-
-    :math:`q^i` the softmax of exit i, :math:`q^C` of the deepest classifier (the network's own
-    output), :math:`F_i` the bottleneck feature of exit i and :math:`F_C` the deepest feature. The
-    deepest outputs are the teachers: gradients of the KL and L2 terms do not flow into them. The
-    squared L2 is summed over features and averaged over the batch.
-
-    *The deepest classifier's weight.* The paper writes the loss as one sum over all C classifiers,
-    :math:`\sum_{i=1}^{C}[(1-\alpha)\mathrm{CE}(q^i, y) + \alpha\,\mathrm{KL}(q^i, q^C) + \lambda\|F_i - F_C\|^2]`,
-    whose i = C term is :math:`(1-\alpha)\,\mathrm{CE}(q^C, y)`; the authors' code
-    (ArchipLab-LinfengZhang/pytorch-self-distillation-final ``train.py``) adds the deepest CE with
-    weight 1 (``loss += criterion(outputs[0], labels)``) and (1 − α) only to the shallow exits. We
-    follow the code: weight 1, whatever α. The defaults T = 3, α = 0.3, λ = 0.03 are that code's
-    (``--temperature``, ``--loss_coefficient``, ``--feature_loss_coefficient``). Where we still differ
-    from it: its KD term is the cross-entropy to :math:`q^{C,T}` without the :math:`T^2` factor (the
-    same gradient as our KL divided by :math:`T^2`); its feature term is ``torch.dist``, the
-    *unsquared* L2 norm over the whole batch, of an adaptation layer's output, and it skips the
-    shallowest exit; ours is the paper's squared L2, batch-averaged, for every exit.
-
-    Returns ``loss``, ``ce`` (deepest) and, summed over exits, ``exit_ce``, ``exit_kd`` and ``exit_hint``.
-
-    On the paper the seeds name for hierarchical self-distillation ("One Model to Train them All" /
-    "MoSE", Gurioli et al., arXiv 2503.03008): from notes on it (its text could not be read here) it
-    trains exits at several depths of one shared network with the task loss at each exit weighted by
-    depth (:math:`\alpha_i = i/L`), without a distillation term between exits. The issue asks for
-    exits *distilled from the last layer*, which is Zhang et al.'s loss above; that is what
-    ``kd.hierarchical_self`` implements.
-    """
-    ce = F.cross_entropy(final_logits, labels)
-    zero = torch.zeros_like(ce)
-    teacher_logits, teacher_feature = final_logits.detach(), final_feature.detach().flatten(1)
-    exit_ce = sum((F.cross_entropy(z, labels) for z in exit_logits), zero)
-    exit_kd = sum((temperature**2 * kl_divergence(teacher_logits, z, temperature).mean() for z in exit_logits), zero)
-    exit_hint = sum(((f.flatten(1) - teacher_feature).pow(2).sum(-1).mean() for f in exit_features), zero)
-    loss = ce + (1 - alpha) * exit_ce + alpha * exit_kd + feature_weight * exit_hint
-    return {"loss": loss, "ce": ce, "exit_ce": exit_ce, "exit_kd": exit_kd, "exit_hint": exit_hint}
 
 
 def switch_distillation(
