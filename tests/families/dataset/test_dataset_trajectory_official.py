@@ -8,7 +8,10 @@ import torch
 from torch import nn
 
 import nbdistill as nd
-from nbdistill.families.dataset.trajectory import DATM, FTD, MTT, SET
+from nbdistill.families.dataset.datm import DATM
+from nbdistill.families.dataset.ftd import FTD
+from nbdistill.families.dataset.mtt import MTT
+from nbdistill.families.dataset.set import SET
 
 TINY = {"syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 2, "num_experts": 1, "expert_train_epochs": 3, "batch_syn": 10}
 

@@ -9,10 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...core.registry import HParam, register
-from .augment import dsa
+from .base import DatasetDistillModule
 from .evaluate import EvalSettings, run_epochs
 from .losses import layerwise_cosine_distance
-from .module import COMMON, DatasetDistillModule
 from .nets import fresh_copy
 
 #: DC's (outer_loop, inner_loop) by images per class (VICO-UoE/DatasetCondensation ``get_loops``).
@@ -24,20 +23,7 @@ def dc_loops(ipc: int) -> tuple[int, int]:
     return DC_LOOPS[max(k for k in DC_LOOPS if k <= ipc)]
 
 
-@register(
-    "dataset.dc",
-    hparams=[
-        *COMMON,
-        HParam("init", str, "real", choices=("real", "noise"), help="start from real images or noise (the paper: noise)"),
-        HParam("lr", float, 0.1, 1e-4, 1e4, log=True, help="learning rate of the synthetic images (SGD, momentum 0.5)"),
-        HParam("lr_net", float, 0.01, 1e-4, 1.0, log=True, help="learning rate of the network trained between matchings"),
-        HParam("batch_real", int, 256, 1, 4096, help="real images per class at each matching"),
-        HParam("outer_loop", int, 0, 0, 1000, help="matchings per fresh network; 0: DC's table for this ipc"),
-        HParam("inner_loop", int, 0, 0, 1000, help="epochs on the synthetic set between matchings; 0: DC's table"),
-    ],
-    views=("losses", "image_grad_and_lr", "distilled_accuracy", "synthetic_images"),
-    needs_teacher=False,
-)
+@register("dataset.dc", views=("losses", "image_grad_and_lr", "distilled_accuracy", "synthetic_images"), needs_teacher=False)
 class DC(DatasetDistillModule):
     r"""DC: learn synthetic images whose training gradients match the real data's, layer by layer.
 
@@ -53,37 +39,30 @@ class DC(DatasetDistillModule):
     ICLR 2021, Algorithm 1; the loop counts by IPC are the official code's ``get_loops``).
     """
 
-    def __init__(
-        self,
-        student: nn.Module,
-        teacher: nn.Module | None = None,
-        ipc: int = 10,
-        init: str = "real",
-        augment: bool = True,
-        eval_epochs: int = 300,
-        lr: float = 0.1,
-        weight_decay: float = 0.0,
-        lr_net: float = 0.01,
-        batch_real: int = 256,
-        outer_loop: int = 0,
-        inner_loop: int = 0,
-    ):
-        super().__init__(student, teacher, ipc, init, augment, eval_epochs, lr, weight_decay)
-        self.save_hyperparameters(ignore=["student", "teacher"])
-        default_outer, default_inner = dc_loops(ipc)
-        self.outer_loop = outer_loop or default_outer
-        self.inner_loop = inner_loop or default_inner
-        self.lr_net = lr_net
-        self.batch_real = batch_real
+    init = HParam(str, "real", choices=("real", "noise"), help="start from real images or noise (the paper: noise)")
+    lr = HParam(float, 0.1, 1e-4, 1e4, log=True, help="learning rate of the synthetic images (SGD, momentum 0.5)")
+    lr_net = HParam(float, 0.01, 1e-4, 1.0, log=True, help="learning rate of the network trained between matchings")
+    batch_real = HParam(int, 256, 1, 4096, help="real images per class at each matching")
+    outer_loop = HParam(int, 0, 0, 1000, help="matchings per fresh network; 0: DC's table for this ipc")
+    inner_loop = HParam(int, 0, 0, 1000, help="epochs on the synthetic set between matchings; 0: DC's table")
+
+    def build_parts(self) -> None:
+        """The loop counts in effect (DC's table where ``outer_loop``/``inner_loop`` are 0)."""
+        super().build_parts()
+        default_outer, default_inner = dc_loops(self.ipc)
+        self.matchings = self.outer_loop or default_outer
+        self.epochs_between = self.inner_loop or default_inner
         self._net: list = []  # [network, its optimiser]: scratch state, not a submodule of this module
 
     def _network(self, g: torch.Generator) -> nn.Module:
-        if self.global_step % self.outer_loop == 0 or not self._net:
+        if self.global_step % self.matchings == 0 or not self._net:
             net = fresh_copy(self.student, int(torch.randint(2**31 - 1, (1,), generator=g))).to(self.device)
             self._net = [net, torch.optim.SGD(net.parameters(), lr=self.lr_net)]
         else:
             net, opt = self._net
-            settings = EvalSettings(epochs=self.inner_loop, lr=self.lr_net, momentum=0.0, weight_decay=0.0, augment=self.augment)
+            settings = EvalSettings(
+                epochs=self.epochs_between, lr=self.lr_net, momentum=0.0, weight_decay=0.0, augment=self.augment
+            )
             run_epochs(net, opt, self.images.detach(), self.labels, settings, g, drop_lr=False)
         return self._net[0]
 
@@ -92,12 +71,7 @@ class DC(DatasetDistillModule):
         net = self._network(g)
         params = [p for p in net.parameters()]
         loss = self.images.new_zeros(())
-        for c in range(self.num_classes):
-            real = self.real_batch(c, self.batch_real, g)
-            syn = self.images[c * self.ipc : (c + 1) * self.ipc]
-            if self.augment:
-                seed = int(torch.randint(2**31 - 1, (1,), generator=g))
-                real, syn = dsa(real, seed, batchwise=True), dsa(syn, seed, batchwise=True)
+        for c, real, syn in self.class_batches(self.batch_real, g):
             target_real = torch.full((len(real),), c, device=self.device)
             target_syn = torch.full((len(syn),), c, device=self.device)
             grad_real = [t.detach() for t in torch.autograd.grad(F.cross_entropy(net(real), target_real), params)]

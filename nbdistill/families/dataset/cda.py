@@ -13,9 +13,9 @@ from ...core.errors import ConfigError
 from ...core.module import freeze
 from ...core.registry import HParam, register
 from .augment import random_resized_crop
+from .base import DatasetDistillModule
 from .evaluate import EvalSettings, train_on
 from .losses import bn_statistics_loss
-from .module import COMMON, DatasetDistillModule
 from .nets import has_batch_norm
 from .schedules import cda_min_crop
 
@@ -59,24 +59,7 @@ class BatchStatistics:
         )
 
 
-@register(
-    "dataset.cda",
-    hparams=[
-        *COMMON,
-        HParam("init", str, "noise", choices=("noise", "real"), help="start from noise (the paper) or real images"),
-        HParam("lr", float, 0.25, 1e-4, 100.0, log=True, help="Adam learning rate of the images (cosine decay to 0)"),
-        HParam("r_bn", float, 0.01, 0.0, 100.0, log=False, help="weight of the batch-norm statistic loss"),
-        HParam("first_bn_multiplier", float, 10.0, 0.0, 100.0, help="extra weight of the first BN layer"),
-        HParam("milestone", float, 0.5, 0.0, 1.0, help="fraction of the iterations over which the crops shrink"),
-        HParam("smallest_crop", float, 0.08, 0.01, 1.0, help="the crops' smallest area fraction at the end of the curriculum"),
-        HParam("crop_schedule", str, "cosine", choices=("cosine", "linear", "step"), help="shape of the crop curriculum"),
-        HParam("jitter", int, 1, 0, 64, help="random shift (pixels, circular) of each crop"),
-        HParam("squeeze_epochs", int, 30, 1, 1000, help="epochs of the BN teacher trained when none is given"),
-        HParam("relabel", bool, True, help="evaluate with the teacher's soft labels on each batch (SRe²L's relabel)"),
-    ],
-    views=("losses", "crop_curriculum", "distilled_accuracy", "synthetic_images"),
-    needs_teacher=False,
-)
+@register("dataset.cda", views=("losses", "crop_curriculum", "distilled_accuracy", "synthetic_images"), needs_teacher=False)
 class CDA(DatasetDistillModule):
     r"""CDA: SRe²L's recover step with a curriculum of crops (Yin & Shen, "Dataset Distillation via
     Curriculum Data Synthesis in Large Data Era", TMLR 2024; after Yin, Xing & Shen, "Squeeze,
@@ -101,38 +84,20 @@ class CDA(DatasetDistillModule):
     0.25 / 0.08 — all below 10 random real digits per class (89 %, ``bench/dataset_methods.py``).
     """
 
-    def __init__(
-        self,
-        student: nn.Module,
-        teacher: nn.Module | None = None,
-        ipc: int = 10,
-        init: str = "noise",
-        augment: bool = True,
-        eval_epochs: int = 300,
-        lr: float = 0.25,
-        weight_decay: float = 0.0,
-        r_bn: float = 0.01,
-        first_bn_multiplier: float = 10.0,
-        milestone: float = 0.5,
-        crop_schedule: str = "cosine",
-        smallest_crop: float = 0.08,
-        jitter: int = 1,
-        squeeze_epochs: int = 30,
-        relabel: bool = True,
-    ):
-        super().__init__(student, teacher, ipc, init, augment, eval_epochs, lr, weight_decay)
-        self.save_hyperparameters(ignore=["student", "teacher"])
-        self.r_bn = r_bn
-        self.first_bn_multiplier = first_bn_multiplier
-        self.milestone = milestone
-        self.crop_schedule = crop_schedule
-        self.smallest_crop = smallest_crop
-        self.jitter = jitter
-        self.squeeze_epochs = squeeze_epochs
-        self.relabel = relabel
-        self._stats: BatchStatistics | None = None
+    init = HParam(str, "noise", choices=("noise", "real"), help="start from noise (the paper) or real images")
+    lr = HParam(float, 0.25, 1e-4, 100.0, log=True, help="Adam learning rate of the images (cosine decay to 0)")
+    r_bn = HParam(float, 0.01, 0.0, 100.0, log=False, help="weight of the batch-norm statistic loss")
+    first_bn_multiplier = HParam(float, 10.0, 0.0, 100.0, help="extra weight of the first BN layer")
+    milestone = HParam(float, 0.5, 0.0, 1.0, help="fraction of the iterations over which the crops shrink")
+    smallest_crop = HParam(float, 0.08, 0.01, 1.0, help="the crops' smallest area fraction at the end of the curriculum")
+    crop_schedule = HParam(str, "cosine", choices=("cosine", "linear", "step"), help="shape of the crop curriculum")
+    jitter = HParam(int, 1, 0, 64, help="random shift (pixels, circular) of each crop")
+    squeeze_epochs = HParam(int, 30, 1, 1000, help="epochs of the BN teacher trained when none is given")
+    relabel = HParam(bool, True, help="evaluate with the teacher's soft labels on each batch (SRe²L's relabel)")
 
-    inits = ("noise", "real")
+    def build_parts(self) -> None:
+        super().build_parts()
+        self._stats: BatchStatistics | None = None
 
     def check_compatibility(self, batch: Any, num_classes: int | None = None) -> None:
         super().check_compatibility(batch, num_classes)

@@ -15,13 +15,15 @@ How dataset distillation maps onto :class:`~nbdistill.core.module.DistillModule`
   CDA's, which recovers images from it); beside it, the validation metrics show what the
   synthetic set reaches.
 - Validation (``val/student_acc``) and the test split at the end (``test/student_acc``) measure a
-  fresh copy of ``student`` trained on the current synthetic set (:func:`.evaluate.train_on`,
-  ``eval_epochs`` epochs): the accuracy a distilled set is judged by, live.
+  fresh copy of ``student`` trained on the current synthetic set: the family's evaluation hook,
+  :class:`.set_gap.DistilledSetGap` (``eval_epochs`` epochs of :func:`.evaluate.train_on`), the
+  accuracy a distilled set is judged by, live.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any
 
 import pytorch_lightning as pl
@@ -29,55 +31,40 @@ import torch
 from torch import nn
 
 from ...core.errors import ConfigError
+from ...core.hparams import declared_hparams
 from ...core.module import DistillModule
 from ...core.registry import HParam
-from .evaluate import EvalSettings, train_on
+from .augment import dsa
+from .evaluate import EvalSettings
 from .realdata import RealSet
+from .set_gap import DistilledSetGap
 from .views import image_grid_png
-
-#: Hyper-parameters every dataset-distillation method takes.
-COMMON = (
-    HParam("ipc", int, 10, 1, 1000, help="synthetic images per class"),
-    HParam("augment", bool, True, help="differentiable Siamese augmentation (DSA) while distilling and evaluating"),
-    HParam("eval_epochs", int, 300, 1, 5000, help="epochs of the fresh network trained on the synthetic set at each validation"),
-    HParam("weight_decay", float, 0.0, 0.0, 0.1, help="weight decay of the synthetic images (0 in the papers)"),
-)
-
-INITS = ("real", "noise")
 
 
 class DatasetDistillModule(DistillModule):
     """Base of the ``dataset.*`` methods (see the module docstring); subclasses write :meth:`loss_terms`."""
 
-    #: Initialisations this method offers (the ``init`` hyper-parameter's choices).
-    inits: tuple[str, ...] = INITS
+    ipc = HParam(int, 10, 1, 1000, help="synthetic images per class")
+    init = HParam(str, "real", choices=("real", "noise"), help="how the synthetic images start")
+    augment = HParam(bool, True, help="differentiable Siamese augmentation (DSA) while distilling and evaluating")
+    eval_epochs = HParam(int, 300, 1, 5000, help="epochs of the fresh network trained on the synthetic set at each validation")
+    lr = HParam(float, 1.0, 1e-4, 1e4, log=True, help="learning rate of the synthetic images (SGD, momentum 0.5)")
+    weight_decay = HParam(float, 0.0, 0.0, 0.1, help="weight decay of the synthetic images (0 in the papers)")
+
+    evaluation_class = DistilledSetGap
     #: Whether the method needs a network without batch norm (the functional inner loop of trajectory matching).
     needs_functional_student: bool = False
 
-    def __init__(
-        self,
-        student: nn.Module,
-        teacher: nn.Module | None = None,
-        ipc: int = 10,
-        init: str = "real",
-        augment: bool = True,
-        eval_epochs: int = 300,
-        lr: float = 1.0,
-        weight_decay: float = 0.0,
-    ):
-        super().__init__(student, teacher, lr=lr, weight_decay=weight_decay)
-        if init not in self.inits:
-            raise ConfigError(f"{self.method_name}: init {init!r} is not one of {list(self.inits)}")
+    def build_parts(self) -> None:
+        """Freeze the template ``student``, draw the run's seed; the synthetic set waits for the data (:meth:`setup`)."""
+        super().build_parts()
+        for h in declared_hparams(type(self)):  # a direct construction skips the registry's check of the choices
+            if h.choices is not None:
+                h.check(getattr(self, h.name), self.method_name or type(self).__name__)
         for p in self.student.parameters():
             p.requires_grad_(False)
-        self.ipc = ipc
-        self.init = init
-        self.augment = augment
-        self.eval_epochs = eval_epochs
         self.seed = int(torch.randint(2**31 - 1, (1,)))
         self.real: RealSet | None = None
-        self._eval_net: nn.Module | None = None
-        self._eval_key: tuple | None = None
 
     # -- data: checked before training, read once --------------------------------------------------
     @property
@@ -138,6 +125,18 @@ class DatasetDistillModule(DistillModule):
     def real_batch(self, c: int, n: int, g: torch.Generator) -> torch.Tensor:
         return self.real.sample(c, n, g).to(self.device, self.images.dtype)
 
+    def class_batches(self, n_real: int, g: torch.Generator) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+        """``(c, real, synthetic)`` for every class c: ``n_real`` real images of c and the synthetic
+        images of c, both through the same DSA draw when ``augment`` (the Siamese augmentation DC,
+        DSA and DM apply before comparing the two)."""
+        for c in range(self.num_classes):
+            real = self.real_batch(c, n_real, g)
+            syn = self.images[c * self.ipc : (c + 1) * self.ipc]
+            if self.augment:
+                seed = int(torch.randint(2**31 - 1, (1,), generator=g))
+                real, syn = dsa(real, seed, batchwise=True), dsa(syn, seed, batchwise=True)
+            yield c, real, syn
+
     def step_generator(self) -> torch.Generator:
         """The random stream of this outer iteration: a function of the run's seed and the step (resumes are exact)."""
         return torch.Generator().manual_seed(self.seed + 7919 * self.global_step)
@@ -153,6 +152,10 @@ class DatasetDistillModule(DistillModule):
             epochs=self.eval_epochs, augment=self.augment, labels="hard" if labels.dtype == torch.long else "soft"
         )
 
+    def relabel_teacher(self) -> nn.Module | None:
+        """A network that relabels each evaluation batch (CDA/SRe²L); none by default."""
+        return None
+
     # -- optimisation ---------------------------------------------------------------------------
     def param_groups(self) -> list[dict]:
         return [{"params": [self.images], "lr": self.lr, "weight_decay": self.weight_decay}]
@@ -164,26 +167,6 @@ class DatasetDistillModule(DistillModule):
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.images.grad is not None:
             self.log("dd/image_grad_norm", self.images.grad.detach().norm(), on_step=True, on_epoch=False)
-
-    # -- evaluation: a fresh network trained on the synthetic set --------------------------------
-    def evaluation_network(self) -> nn.Module:
-        """A fresh ``student`` trained on the current synthetic set (cached until the next step)."""
-        key = (self.global_step, self.current_epoch)
-        if self._eval_net is None or self._eval_key != key:
-            with torch.inference_mode(False), torch.enable_grad():
-                images, labels = (t.detach().clone() for t in self.distilled())
-                self._eval_net = train_on(
-                    self.student, images, labels, self.eval_settings(), self.seed + self.global_step, self.relabel_teacher()
-                )
-            self._eval_key = key
-        return self._eval_net
-
-    def relabel_teacher(self) -> nn.Module | None:
-        """A network that relabels each evaluation batch (CDA/SRe²L); none by default."""
-        return None
-
-    def student_logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.evaluation_network()(x)
 
     # -- the synthetic images as image events ------------------------------------------------------
     def on_train_start(self) -> None:
