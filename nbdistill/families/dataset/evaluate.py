@@ -27,6 +27,12 @@ from .realdata import RealSet, split_tensors
 LABEL_MODES = ("hard", "soft")
 
 
+def require_positive(what: str, epochs: int, batch_size: int, lr: float) -> None:
+    """A :class:`ConfigError` unless a training recipe's epochs, batch size and lr are positive."""
+    if epochs < 1 or batch_size < 1 or not lr > 0:
+        raise ConfigError(f"{what} epochs, batch_size and lr must be positive, got {epochs}, {batch_size}, {lr}")
+
+
 @dataclass(frozen=True)
 class EvalSettings:
     """How each fresh network is trained.
@@ -50,10 +56,7 @@ class EvalSettings:
     def __post_init__(self) -> None:
         if self.labels not in LABEL_MODES:
             raise ConfigError(f"evaluation labels {self.labels!r}: use one of {list(LABEL_MODES)}")
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
-            raise ConfigError(
-                f"evaluation epochs, batch_size and lr must be positive, got {self.epochs}, {self.batch_size}, {self.lr}"
-            )
+        require_positive("evaluation", self.epochs, self.batch_size, self.lr)
 
     def describe(self) -> str:
         return (

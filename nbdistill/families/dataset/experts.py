@@ -39,6 +39,7 @@ from torch import nn
 from ...core.errors import ConfigError
 from ...core.runfolder import runs_root, write_json_atomic
 from .augment import DEFAULT_STRATEGY, dsa
+from .evaluate import require_positive
 from .losses import gradient_penalty
 from .nets import FlatModel, accuracy, fresh_copy
 from .realdata import RealSet, split_tensors
@@ -75,10 +76,7 @@ class ExpertRecipe:
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"expert optimizer {self.optimizer!r} is not one of {list(OPTIMIZERS)}")
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
-            raise ConfigError(
-                f"expert epochs, batch_size and lr must be positive, got {self.epochs}, {self.batch_size}, {self.lr}"
-            )
+        require_positive("expert", self.epochs, self.batch_size, self.lr)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
