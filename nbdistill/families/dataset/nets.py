@@ -16,6 +16,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ...core.errors import ConfigError
+from ...models.layers import last_linear
 
 
 class FlatModel:
@@ -70,18 +71,15 @@ def has_batch_norm(net: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 
-def last_linear(net: nn.Module) -> nn.Linear:
+def classifier(net: nn.Module) -> nn.Linear:
     """The network's last ``nn.Linear`` (its classifier): its input is the embedding DM and DATM use."""
-    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ConfigError(f"{type(net).__name__} has no nn.Linear classifier layer to take an embedding from")
-    return linears[-1]
+    return last_linear(net, f"{type(net).__name__} has no nn.Linear classifier layer to take an embedding from")[1]
 
 
 def embed(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The input of the network's last linear layer on ``x``: its penultimate features, ``[B, D]``."""
     captured: list[torch.Tensor] = []
-    handle = last_linear(net).register_forward_pre_hook(lambda _m, args: captured.append(args[0]))
+    handle = classifier(net).register_forward_pre_hook(lambda _m, args: captured.append(args[0]))
     try:
         net(x)
     finally:

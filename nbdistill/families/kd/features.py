@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ...core.errors import ConfigError
+from ...models.layers import last_linear
 
 #: The name of the input of the model's last ``nn.Linear`` layer.
 PENULTIMATE = "penultimate"
@@ -30,12 +31,6 @@ def split_names(names: str) -> list[str]:
     return [n.strip() for n in names.split(",") if n.strip()]
 
 
-def named_last_linear(model: nn.Module) -> tuple[str, nn.Linear] | None:
-    """The name and module of the last ``nn.Linear`` registered in ``model``, or None."""
-    found = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    return found[-1] if found else None
-
-
 def resolve_all(model: nn.Module, names: str, who: str, none_named: str) -> list[str]:
     """The comma-separated layer ``names``, each checked with :func:`resolve`; a :class:`ConfigError`
     saying ``none_named`` when there is none."""
@@ -47,20 +42,19 @@ def resolve_all(model: nn.Module, names: str, who: str, none_named: str) -> list
     return layers
 
 
-def last_linear(model: nn.Module, who: str = "model") -> nn.Linear:
-    found = named_last_linear(model)
-    if found is None:
-        raise ConfigError(
-            f"the {who} has no nn.Linear layer, so it has no {PENULTIMATE!r} features; "
-            f"name a layer instead, one of {layer_names(model)[:-1]}"
-        )
-    return found[1]
+def penultimate_layer(model: nn.Module, who: str = "model") -> nn.Linear:
+    """The last ``nn.Linear`` of ``model``, whose input is its :data:`PENULTIMATE` features."""
+    missing = (
+        f"the {who} has no nn.Linear layer, so it has no {PENULTIMATE!r} features; "
+        f"name a layer instead, one of {layer_names(model)[:-1]}"
+    )
+    return last_linear(model, missing)[1]
 
 
 def resolve(model: nn.Module, name: str, who: str = "model") -> nn.Module:
     """The submodule called ``name``; a :class:`ConfigError` listing the valid names otherwise."""
     if name == PENULTIMATE:
-        return last_linear(model, who)
+        return penultimate_layer(model, who)
     modules = dict(model.named_modules())
     if not name or name not in modules:
         raise ConfigError(f"the {who} has no layer {name!r}; its layers are {layer_names(model)}")

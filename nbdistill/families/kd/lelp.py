@@ -49,7 +49,7 @@ from ...core.errors import ConfigError
 from ...core.registry import HParam, register
 from . import losses
 from .base import GAP_VIEWS, KDModule
-from .subclasses import SubclassStudent, fit_subclass_directions, last_linear, null_space_projector
+from .subclasses import SubclassStudent, classifier, fit_subclass_directions, null_space_projector
 
 
 @register("kd.lelp", views=GAP_VIEWS)
@@ -70,7 +70,7 @@ class LELP(KDModule):
 
     def build_parts(self) -> None:
         super().build_parts()
-        head_name, head = last_linear(self.teacher, "teacher")
+        head_name, head = classifier(self.teacher, "teacher")
         rank = head.in_features - (head.out_features if self.project else 0)
         if self.subclasses > rank:
             raise ConfigError(

@@ -10,16 +10,13 @@ import torch
 from torch import nn
 
 from ...core.errors import ConfigError
-from .features import named_last_linear
+from ...models.layers import last_linear
 from .losses import class_logits_from_subclasses
 
 
-def last_linear(model: nn.Module, who: str) -> tuple[str, nn.Linear]:
+def classifier(model: nn.Module, who: str) -> tuple[str, nn.Linear]:
     """The last ``nn.Linear`` registered in ``model`` (its classifier, for the usual networks) and its name."""
-    found = named_last_linear(model)
-    if found is None:
-        raise ConfigError(f"kd.lelp needs a {who} whose last layer is an nn.Linear (its classifier); found none")
-    return found
+    return last_linear(model, f"kd.lelp needs a {who} whose last layer is an nn.Linear (its classifier); found none")
 
 
 def null_space_projector(weight: torch.Tensor) -> torch.Tensor:
@@ -68,7 +65,7 @@ def few_class_teacher(teacher: nn.Module, classes: list[int]) -> nn.Module:
     """A copy of ``teacher`` whose last linear layer keeps only the rows of ``classes``, in that order:
     the teacher of the few-class problem ``Digits(classes=classes)`` (relabelled 0..len − 1)."""
     teacher = copy.deepcopy(teacher)
-    name, head = last_linear(teacher, "teacher")
+    name, head = classifier(teacher, "teacher")
     if not classes or max(classes) >= head.out_features or min(classes) < 0:
         raise ConfigError(f"classes must be among the teacher's {head.out_features} outputs, got {classes}")
     small = nn.Linear(head.in_features, len(classes), bias=head.bias is not None)
@@ -103,7 +100,7 @@ class SubclassStudent(nn.Module):
     def __init__(self, student: nn.Module, num_classes: int, subclasses: int):
         super().__init__()
         student = copy.deepcopy(student)  # the network given stays as it was (the panel builds twice from it)
-        name, head = last_linear(student, "student")
+        name, head = classifier(student, "student")
         if head.out_features != num_classes:
             raise ConfigError(
                 f"the student's last linear layer ({name}) has {head.out_features} outputs; kd.lelp expects one per class ({num_classes})"
