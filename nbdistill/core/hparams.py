@@ -14,7 +14,7 @@ float = 0.01, weight_decay: float = 0.0)``: LightningCLI reads its flags from it
 (heads, a distilled set) go in ``build_parts()``, which the generated ``__init__`` calls last.
 
 A subclass redeclares an inherited hyper-parameter to change its default or range, or sets the
-name to ``None`` to drop it.
+name to ``None`` (or to any plain value, which then is a constant of the class) to drop it.
 """
 
 from __future__ import annotations

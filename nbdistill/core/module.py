@@ -24,7 +24,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from .batches import as_pair, batch_size, read_dict_batches, stop_reading_dict_batches  # noqa: F401 (TRANSITIONAL re-export)
+from .batches import as_pair, batch_size
 from .evaluation import ClassificationGap, Evaluation
 from .fastpath import FastPath, adam, precompute_signatures, steps_itself
 from .hparams import HParam, install_init
@@ -61,8 +61,11 @@ class DistillModule(TeacherCache, FastPath, pl.LightningModule):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if not getattr(cls.__init__, "_declared", False):  # TRANSITIONAL: a module written the old way
-            return
+        if "__init__" in vars(cls):
+            raise TypeError(
+                f"{cls.__name__} defines __init__: declare its hyper-parameters as HParam class attributes "
+                "and build its own parts in build_parts() (see nbdistill.core.hparams)"
+            )
         install_init(cls, DistillModule._init_declared)
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -51,7 +51,6 @@ def register(
     name: str,
     views: Sequence[str] = (),
     needs_teacher: bool = True,
-    hparams: Sequence[HParam] | None = None,
 ) -> Callable[[type], type]:
     """Class decorator registering a method's module as ``name`` (``"family.method"``); its
     hyper-parameters are the ``HParam`` class attributes it declares or inherits."""
@@ -66,7 +65,7 @@ def register(
             name=name,
             family=name.split(".")[0],
             module_class=cls,
-            hparams=declared_hparams(cls) if hparams is None else _listed(hparams),
+            hparams=declared_hparams(cls),
             views=tuple(views),
             summary=doc[0] if doc else "",
             needs_teacher=needs_teacher,
@@ -75,14 +74,6 @@ def register(
         return cls
 
     return wrap
-
-
-def _listed(hparams: Sequence[HParam]) -> tuple[HParam, ...]:
-    """TRANSITIONAL: hyper-parameters listed in ``register`` (the old way), with the optimiser's."""
-    from .module import DistillModule
-
-    common = (DistillModule.lr, DistillModule.weight_decay)
-    return tuple(hparams) + tuple(h for h in common if h.name not in {p.name for p in hparams})
 
 
 #: The data layer's adapter from what a user passes as ``data`` to a LightningDataModule; the data
