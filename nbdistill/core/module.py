@@ -40,6 +40,17 @@ def freeze(module: nn.Module) -> nn.Module:
     return module
 
 
+def _cli_class_path() -> dict[str, str]:
+    """``{"_class_path": ...}`` while LightningCLI instantiates the module, else ``{}``: the CLI finds
+    the class again from a checkpoint's hyper-parameters by it (``--ckpt_path``, ``nbdistill resume``)."""
+    try:
+        from pytorch_lightning.core.mixins.hparams_mixin import _given_hyperparameters
+    except ImportError:  # another Lightning version
+        return {}
+    given = _given_hyperparameters.get() or {}
+    return {"_class_path": given["_class_path"]} if "_class_path" in given else {}
+
+
 #: Attributes set on every step that hold plain values (see ``DistillModule.__setattr__``).
 _PLAIN_ATTRIBUTES = frozenset({"_current_fx_name", "_cached_batch", "last_terms"})
 
@@ -84,7 +95,7 @@ class DistillModule(TeacherCache, FastPath, pl.LightningModule):
         self.teachers = nn.ModuleList([freeze(t) for t in all_teachers])
         for name, value in hparams.items():
             setattr(self, name, value)
-        self.save_hyperparameters(hparams)
+        self.save_hyperparameters({**_cli_class_path(), **hparams})
         self.last_terms: dict[str, torch.Tensor] = {}
         self.evaluation = self.evaluation_class()
         self.build_parts()
