@@ -198,9 +198,9 @@ def test_composer_redraws_only_the_views_whose_events_changed():
 
 
 def test_composer_reuses_fitted_margins_between_fits_and_fits_every_view_on_the_final_draw(monkeypatch):
-    from nbdistill.widgets import render
+    from nbdistill.widgets.render import drawing
 
-    monkeypatch.setattr(render, "REFIT_EVERY", 3)
+    monkeypatch.setattr(drawing, "REFIT_EVERY", 3)
     composer = Composer(("losses", "gap"), figsize=(8, 3), dpi=50)
     fits = []
     for i, fig in enumerate(composer._figures):
