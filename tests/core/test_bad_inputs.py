@@ -184,7 +184,8 @@ def test_bad_input_is_named_before_training(case, kwargs, phrase, runs_root, no_
 
 def test_the_panel_refuses_the_same_inputs_in_its_error_box(no_training):
     p = nd.panel("kd", teacher=nd.models.MLP(5, [16], 2), student=mlp(), data=label_only_in_test(), render_process=False)
-    p.start()
+    p.start()  # the checks run with the training, off the kernel's thread: wait() sees them refuse
+    assert p.wait() is None
     assert p.status == "idle" and "occur in the test split but never in the training split" in p.error
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import threading
 import time
 
 import ipywidgets as W
@@ -13,6 +15,7 @@ from torch import nn
 
 import nbdistill as nd
 from nbdistill.widgets.panel import Panel
+from nbdistill.widgets.run_state import RunState
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -62,7 +65,7 @@ def wait_until(condition, timeout=120.0):
 def test_controls_come_from_the_declared_hparams(make_panel):
     panel = make_panel()
     assert panel.method == "kd.hinton"
-    assert list(panel._method_dropdown.options) == nd.methods("kd")
+    assert list(panel._ui.method_dropdown.options) == nd.methods("kd")
     controls = panel._controls
     spec = nd.get_method("kd.hinton")
     assert list(controls) == [h.name for h in spec.hparams]
@@ -77,7 +80,7 @@ def test_controls_come_from_the_declared_hparams(make_panel):
 
 
 def test_each_hparam_type_gets_its_control():
-    from nbdistill.widgets.panel import control_for
+    from nbdistill.widgets.controls import control_for
 
     H = nd.HParam
     assert isinstance(control_for(H("n", int, 3, 1, 10)), W.IntSlider)
@@ -93,10 +96,10 @@ def test_each_hparam_type_gets_its_control():
 def test_changing_the_method_rebuilds_the_controls_keeping_shared_values(make_panel):
     panel = make_panel()
     panel._controls["lr"].value = 1e-3
-    panel._method_dropdown.value = "kd.student_only"
+    panel._ui.method_dropdown.value = "kd.student_only"
     assert list(panel._controls) == ["lr", "weight_decay"]
     assert panel._controls["lr"].value == pytest.approx(1e-3)
-    assert panel._hparam_box.children == tuple(panel._controls.values())
+    assert panel._ui.hparam_box.children == tuple(panel._controls.values())
 
 
 def test_default_method_without_a_teacher_needs_none(make_panel):
@@ -118,7 +121,7 @@ def test_start_wait_finishes_with_bounded_redraws(make_panel):
     begun = time.monotonic()
     panel.start(temperature=6.0)
     assert panel.status == "running"
-    assert panel._start_button.disabled and not panel._stop_button.disabled
+    assert panel._ui.start_button.disabled and not panel._ui.stop_button.disabled
     with pytest.raises(RuntimeError, match="already going"):
         panel.start()
     run = panel.wait(timeout=300)
@@ -127,15 +130,17 @@ def test_start_wait_finishes_with_bounded_redraws(make_panel):
     assert run.hparams["temperature"] == 6.0
     assert 1 <= panel.redraws <= duration * panel.redraw_hz + 2
     assert panel.png.startswith(PNG)
-    assert "finished" in panel._status_html.value and "epoch 4/4" in panel._status_html.value
-    assert run.id in panel._run_html.value
-    assert not panel._start_button.disabled and panel._stop_button.disabled
+    assert "finished" in panel._ui.status_html.value and "epoch 4/4" in panel._ui.status_html.value
+    assert run.id in panel._ui.run_html.value
+    assert not panel._ui.start_button.disabled and panel._ui.stop_button.disabled
     assert [e["name"] for e in panel.log.events] == [e["name"] for e in run.events]
     assert json.loads((run.path / "run.json").read_text())["status"] == "finished"
 
 
 def test_stop_mid_run_leaves_a_stopped_run_with_a_checkpoint(make_panel):
-    panel = make_panel(max_epochs=5000, redraw_hz=5.0)  # stopped long before the end, even on a fast machine
+    # stopped long before the end, even on a fast machine; drawn in-process, so that a live frame
+    # comes whatever the load (the worker's frames wait for CPU that training leaves)
+    panel = make_panel(max_epochs=5000, redraw_hz=5.0, render_process=False)
     panel.start()
     wait_until(lambda: panel.redraws >= 1 or not panel.running)  # a live redraw, while training
     assert panel.running
@@ -145,8 +150,8 @@ def test_stop_mid_run_leaves_a_stopped_run_with_a_checkpoint(make_panel):
     assert panel.status == "stopped" and run.status == "stopped"
     assert json.loads((run.path / "run.json").read_text())["status"] == "stopped"
     assert run.checkpoint is not None
-    assert "stopped" in panel._status_html.value
-    done, total = panel._progress
+    assert "stopped" in panel._ui.status_html.value
+    done, total = panel._state.progress
     assert 0 < done < total
 
 
@@ -167,18 +172,53 @@ def test_bad_values_are_reported_and_no_run_starts(make_panel, overrides, messag
     assert re.search(message, panel.error)
     assert panel.status == "idle" and panel.run is None and not panel.running
     assert run_folders(panel) == []
-    assert panel._error_html.layout.display == "block"
-    assert "Error" in panel._error_html.value and "cf222e" in panel._error_html.value
+    assert panel._ui.error_html.layout.display == "block"
+    assert "Error" in panel._ui.error_html.value and "cf222e" in panel._ui.error_html.value
     assert panel._controls["temperature"].value == 4.0  # a rejected value never reaches the controls
 
 
 def test_a_student_with_the_wrong_output_size_is_reported(make_panel):
+    """fit's checks find it in the training thread, before any run folder is made."""
     panel = make_panel(student=nd.models.MLP(64, [16], 7))
     panel.start()
+    assert panel.wait(timeout=300) is None
     assert "7 classes" in panel.error and "10" in panel.error
-    assert panel.run is None and run_folders(panel) == []
+    assert panel.status == "idle" and panel.run is None and run_folders(panel) == [] and panel.runs == []
+    assert not panel._ui.start_button.disabled and panel._ui.error_html.layout.display == "block"
     panel.start(temperature=2.0)  # still wrong: still reported, the error box is refreshed
+    panel.wait(timeout=300)
     assert "7 classes" in panel.error
+
+
+def test_a_start_builds_the_method_module_once(make_panel):
+    """The panel asks the registry what it needs to check (hyper-parameters, whether a teacher is
+    needed) and leaves the module to fit: no module is built only to be thrown away."""
+    module_class = nd.get_method("kd.hinton").module_class
+    init = module_class.__init__.__code__
+    built = []
+
+    def count(frame, event, arg):  # a profiler, not a patch: the class stays as it is
+        if event == "call" and frame.f_code is init and type(frame.f_locals.get("self")) is module_class:
+            built.append(module_class)
+
+    panel = make_panel(max_epochs=1, render_process=False)
+    sys.setprofile(count)
+    threading.setprofile(count)  # the training thread, made by start()
+    try:
+        panel.start()
+        run = panel.wait(timeout=300)
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)
+    assert panel.error is None and run.status == "finished"
+    assert built == [module_class]
+
+
+def test_a_method_that_needs_a_teacher_is_refused_at_once_without_one(make_panel):
+    panel = make_panel(teacher=None, method="kd.student_only")
+    panel.start(method="kd.hinton")
+    assert "kd.hinton needs a teacher" in panel.error
+    assert panel.status == "idle" and not panel.running and run_folders(panel) == []
 
 
 def test_an_error_clears_on_the_next_good_start(make_panel):
@@ -186,7 +226,7 @@ def test_an_error_clears_on_the_next_good_start(make_panel):
     panel.start(temperature=0.0)
     assert panel.error
     panel.start()
-    assert panel.error is None and panel._error_html.layout.display == "none"
+    assert panel.error is None and panel._ui.error_html.layout.display == "none"
     assert panel.wait(timeout=300).status == "finished"
 
 
@@ -230,9 +270,9 @@ def test_a_run_failing_while_training_shows_failed_and_the_reason(make_panel):
     run = panel.wait(timeout=300)
     assert panel.status == "failed" and run is not None and run.status == "failed"
     assert "the student broke on purpose" in panel.error
-    assert "failed" in panel._status_html.value
+    assert "failed" in panel._ui.status_html.value
     assert panel.redraws >= 1  # the final figure is drawn whatever the outcome
-    assert not panel._start_button.disabled
+    assert not panel._ui.start_button.disabled
 
 
 def test_drawing_in_process_works_too(make_panel):
@@ -271,14 +311,14 @@ def test_overlay_draws_the_gap_of_every_run_of_the_panel(make_panel):
     assert list(solid.get_ydata()) == acc and list(solid.get_xdata()) == acc_steps
 
 
-def test_a_phase_before_training_shows_its_epochs_in_the_status_line(make_panel):
+def test_a_phase_before_training_shows_its_epochs_in_the_status_line(make_panel, tmp_path):
     """GLNN trains its own teacher before the student's first step and reports each of its epochs
     with ``metrics["phase"]``; the status line says so instead of 'step 0/?'."""
     panel = make_panel(render_process=False)
-    panel._method_running, panel._max_epochs_running, panel.status = "graph.glnn", 2, "running"
-    panel._on_progress(0, 0, {"phase": "teacher", "epoch": 3, "epochs": 30})
+    panel._state = state = RunState("graph.glnn", "run-1", tmp_path, max_epochs=2)
+    state.on_progress(0, 0, {"phase": "teacher", "epoch": 3, "epochs": 30})
     panel._update_status()
-    assert "teacher epoch 3/30" in panel._status_html.value and "step 0/?" not in panel._status_html.value
-    panel._on_progress(5, 40, {})
+    assert "teacher epoch 3/30" in panel._ui.status_html.value and "step 0/?" not in panel._ui.status_html.value
+    state.on_progress(5, 40, {})
     panel._update_status()
-    assert "step 5/40" in panel._status_html.value and "teacher" not in panel._status_html.value
+    assert "step 5/40" in panel._ui.status_html.value and "teacher" not in panel._ui.status_html.value
