@@ -42,4 +42,3 @@ def classification_gap(
         .view(num_classes, num_classes)
         .tolist(),
     }
-
