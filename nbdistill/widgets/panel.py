@@ -43,8 +43,11 @@ from .run_state import BAR_STYLES, STATUSES, RunState, labelled_logs, status_lab
 TICK = 0.25
 #: Longest share of wall time the figure may cost the kernel when it is drawn in-process (no worker).
 LOCAL_DUTY = 0.05
-#: Longest share of wall time the drawing worker may be busy (it shares the CPU cores with training).
-WORKER_DUTY = 0.25
+#: Longest share of wall time the drawing worker may be busy. 1: no limit beyond ``redraw_hz``, since
+#: the worker runs at a lower priority (``render.WORKER_NICE``) and the scheduler already gives it
+#: only a tenth of a core that training needs; a wall-time duty would stretch the wait after a frame
+#: the scheduler slowed, and a busy machine would show no live frame at all.
+WORKER_DUTY = 1.0
 FIGSIZE = (11.0, 3.6)
 
 

@@ -29,10 +29,12 @@ from .worker import BOOTSTRAP
 #: (the first answer also waits for the worker to start; generous, for machines under heavy load).
 DRAW_TIMEOUT = 120.0
 FIRST_TIMEOUT = 300.0
-#: How much the worker lowers its priority once started (``os.nice``; 19 is the lowest priority):
-#: on an idle core it draws at full speed, on a busy machine it gets the CPU that training
-#: leaves (at 19 about 1.5 % of a core it shares with training, by Linux's CFS weights 15 : 1024).
-WORKER_NICE = 19
+#: How much the worker lowers its priority once started (``os.nice``): on an idle core it draws at
+#: full speed; on a busy machine it gets about a tenth of a core it shares with training (Linux's
+#: CFS weights 110 : 1024 at 10), so training keeps ~90 % of its speed and frames still come, a
+#: few seconds apart. At 19 (15 : 1024) a busy machine showed no live frame at all (a run in
+#: JupyterLab went two minutes without one).
+WORKER_NICE = 10
 
 
 class RenderError(RuntimeError):
