@@ -13,6 +13,7 @@ from .adapt import ArrayData, as_datamodule
 from .adapt_graphs import GraphList, GraphNodes
 from .base import ArrayDataModule, SplitsMade
 from .digits import Digits
+from .digits_shift import DigitsShift
 from .graph_classification import BAMotifs, GraphSetDataModule, LabelledMotifs, TUGraphs
 from .mnist1d import MNIST1D
 from .node_classification import SBM, KarateClub, NodeDataModule
@@ -26,6 +27,7 @@ __all__ = [
     "GraphNodes",
     "SplitsMade",
     "Digits",
+    "DigitsShift",
     "MNIST1D",
     "EpochSeededSampler",
     "BAMotifs",

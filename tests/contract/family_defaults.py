@@ -54,7 +54,7 @@ FAMILY_DEFAULTS: dict[str, Setting] = {
         student=piece("nbdistill.models.MLP", in_features=64, hidden=[8], out_features=10),
         teacher=piece("nbdistill.zoo.ZooTeacher", name="digits-mlp"),
         data=DIGITS,
-        tiny={"attack_steps": 1, "eval_attack_steps": 1},  # MTARD's PGD attacks
+        tiny={"attack_steps": 1, "eval_attack_steps": 1, "source_epochs": 1},  # MTARD's PGD attacks; kd.otd's source phase
     ),
     "dataset": Setting(
         student=piece("nbdistill.models.ConvNet", in_shape=[1, 8, 8], num_classes=10, width=4, depth=1, norm="instance"),
@@ -99,6 +99,8 @@ METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
         "student": piece("nbdistill.models.SignalCNN", in_shape=[1, 40], num_classes=10, width=4),
         "data": piece("nbdistill.data.MNIST1D", num_samples=400, n_train=60, batch_size=30),
     },
+    # Optimization trajectory distillation needs a source domain beside the target one.
+    "kd.otd": {"data": piece("nbdistill.data.DigitsShift", n_target=30, batch_size=30)},
     # CDA recovers images through the batch-norm statistics of its student.
     "dataset.cda": {
         "student": piece("nbdistill.models.ConvNet", in_shape=[1, 8, 8], num_classes=10, width=4, depth=1, norm="batch")

@@ -14,6 +14,7 @@ from . import (  # noqa: F401  (importing them registers the methods and views)
     moe_teacher,
     mtard,
     ofa,
+    pipelines,
     pld,
     quantized,
     self_gt,

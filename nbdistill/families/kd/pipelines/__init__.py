@@ -1,0 +1,9 @@
+"""Knowledge distillation as a pipeline: methods that choose the student, make the labels, split the
+data across clients, or protect what the teacher knows, around a distillation loss.
+
+One file per method, named after it (``kd.diswot`` in :mod:`.diswot`); a method's helpers sit beside
+it in files named after it (``knfu_clients.py``). Importing this package registers the methods.
+"""
+
+# One line per method (importing it registers the method and its views):
+from . import otd, otd_views  # noqa: F401
