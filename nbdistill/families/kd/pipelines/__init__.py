@@ -5,5 +5,8 @@ One file per method, named after it (``kd.diswot`` in :mod:`.diswot`); a method'
 it in files named after it (``knfu_clients.py``). Importing this package registers the methods.
 """
 
-# One line per method (importing it registers the method and its views):
-from . import otd, otd_views  # noqa: F401
+from . import (  # noqa: F401  (importing them registers the methods and their views)
+    autodistil,
+    otd,
+    otd_views,
+)
