@@ -9,4 +9,5 @@ from . import (  # noqa: F401  (importing them registers the methods and their v
     autodistil,
     otd,
     otd_views,
+    simclr_v2,
 )
