@@ -10,4 +10,5 @@ from . import (  # noqa: F401  (importing them registers the methods and their v
     otd,
     otd_views,
     simclr_v2,
+    unfused,
 )
