@@ -105,6 +105,8 @@ METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
     # Lightning epochs: shrink those phases; 0.5 of the 6 examples a class leaves 3 labelled ones in each.
     "kd.simclr_v2": {"tiny": {"label_fraction": 0.5, "encoder_width": 16, "pretrain_epochs": 1, "finetune_epochs": 1}},
     "kd.unfused": {"tiny": {"label_fraction": 0.5, "encoder_width": 16, "pretrain_epochs": 1, "selfdistill_epochs": 1}},
+    # kd.autodistiller distils a fresh student per candidate: 3 candidates of 1 epoch keep the fit short.
+    "kd.autodistiller": {"tiny": {**FAMILY_DEFAULTS["kd"].tiny, "budget": 3, "initial": 2, "candidate_epochs": 1}},
     # CDA recovers images through the batch-norm statistics of its student.
     "dataset.cda": {
         "student": piece("nbdistill.models.ConvNet", in_shape=[1, 8, 8], num_classes=10, width=4, depth=1, norm="batch")
