@@ -8,6 +8,7 @@ it in files named after it (``knfu_clients.py``). Importing this package registe
 from . import (  # noqa: F401  (importing them registers the methods and their views)
     autodistil,
     autodistiller,
+    diswot,
     otd,
     otd_views,
     simclr_v2,
