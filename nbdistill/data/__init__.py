@@ -1,5 +1,6 @@
-"""Data modules. Embedded sets need no download: :class:`Digits` (scikit-learn's 8×8 digits) and
-:class:`MNIST1D` (generated locally by the ``mnist1d`` package); graph sets made locally
+"""Data modules. Embedded sets need no download: :class:`Digits` (scikit-learn's 8×8 digits),
+:class:`MNIST1D` (generated locally by the ``mnist1d`` package) and :class:`FairTabular` (synthetic
+tabular data with a sensitive attribute, batches ``(x, y, s)``); graph sets made locally
 (:class:`BAMotifs`, :class:`LabelledMotifs`, :class:`SBM`, :class:`KarateClub`) and the TU sets
 (:class:`TUGraphs`, downloads).
 
@@ -14,6 +15,7 @@ from .adapt_graphs import GraphList, GraphNodes
 from .base import ArrayDataModule, SplitsMade
 from .digits import Digits
 from .digits_shift import DigitsShift
+from .fair_tabular import FairTabular
 from .graph_classification import BAMotifs, GraphSetDataModule, LabelledMotifs, TUGraphs
 from .mnist1d import MNIST1D
 from .node_classification import SBM, KarateClub, NodeDataModule
@@ -27,6 +29,7 @@ __all__ = [
     "GraphNodes",
     "SplitsMade",
     "Digits",
+    "FairTabular",
     "DigitsShift",
     "MNIST1D",
     "EpochSeededSampler",
