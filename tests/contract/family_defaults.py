@@ -107,6 +107,12 @@ METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
     "kd.unfused": {"tiny": {"label_fraction": 0.5, "encoder_width": 16, "pretrain_epochs": 1, "selfdistill_epochs": 1}},
     # kd.autodistiller distils a fresh student per candidate: 3 candidates of 1 epoch keep the fit short.
     "kd.autodistiller": {"tiny": {**FAMILY_DEFAULTS["kd"].tiny, "budget": 3, "initial": 2, "candidate_epochs": 1}},
+    # Fair distillation reads the sensitive attribute s from (x, y, s) batches and trains its own fair teacher.
+    "kd.fair": {
+        "student": piece("nbdistill.models.MLP", in_features=8, hidden=[8], out_features=2),
+        "data": piece("nbdistill.data.FairTabular", num_samples=300, batch_size=64),
+        "tiny": {"teacher_epochs": 2},
+    },
     # CDA recovers images through the batch-norm statistics of its student.
     "dataset.cda": {
         "student": piece("nbdistill.models.ConvNet", in_shape=[1, 8, 8], num_classes=10, width=4, depth=1, norm="batch")

@@ -9,6 +9,8 @@ from . import (  # noqa: F401  (importing them registers the methods and their v
     autodistil,
     autodistiller,
     diswot,
+    fair,
+    fair_views,
     otd,
     otd_views,
     simclr_v2,
