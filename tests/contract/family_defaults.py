@@ -113,6 +113,10 @@ METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
         "data": piece("nbdistill.data.FairTabular", num_samples=300, batch_size=64),
         "tiny": {"teacher_epochs": 2},
     },
+    # PromptKD trains the prompt tokens of a prompted student, its class_dim the teacher's penultimate width.
+    "kd.promptkd": {
+        "student": piece("nbdistill.models.PromptedTransformer", width=8, heads=2, depth=1, prompt_depth=1, class_dim=128)
+    },
     # CDA recovers images through the batch-norm statistics of its student.
     "dataset.cda": {
         "student": piece("nbdistill.models.ConvNet", in_shape=[1, 8, 8], num_classes=10, width=4, depth=1, norm="batch")

@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (importing them registers the methods and their v
     fair_views,
     otd,
     otd_views,
+    promptkd,
     simclr_v2,
     unfused,
 )
