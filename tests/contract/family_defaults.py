@@ -117,6 +117,8 @@ METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
     "kd.promptkd": {
         "student": piece("nbdistill.models.PromptedTransformer", width=8, heads=2, depth=1, prompt_depth=1, class_dim=128)
     },
+    # KnFu runs one communication round per training step: the one-epoch fit has 2 steps, so 2 rounds.
+    "kd.knfu": {"tiny": {**FAMILY_DEFAULTS["kd"].tiny, "rounds": 2, "local_epochs": 1}},
     # CDA recovers images through the batch-norm statistics of its student.
     "dataset.cda": {
         "student": piece("nbdistill.models.ConvNet", in_shape=[1, 8, 8], num_classes=10, width=4, depth=1, norm="batch")

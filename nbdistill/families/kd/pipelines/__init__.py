@@ -11,6 +11,7 @@ from . import (  # noqa: F401  (importing them registers the methods and their v
     diswot,
     fair,
     fair_views,
+    knfu,
     otd,
     otd_views,
     promptkd,
