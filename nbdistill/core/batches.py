@@ -69,3 +69,17 @@ def batch_size(batch: Any) -> int | None:
     if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], torch.Tensor):
         return batch[0].shape[0]
     return None
+
+
+def split_tensors(data: pl.LightningDataModule, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, y)`` of a data module's split: ``data.dataset(split)`` when it has one (the kit's
+    :class:`~nbdistill.data.ArrayDataModule`), otherwise one pass over its ``<split>_dataloader()``."""
+    data.setup("fit")
+    if hasattr(data, "dataset"):
+        dataset = data.dataset(split)
+        if hasattr(dataset, "tensors"):
+            x, y = dataset.tensors[:2]
+            return x, y
+    loader = getattr(data, f"{split}_dataloader")()
+    xs, ys = zip(*[(batch[0], batch[1]) for batch in loader])
+    return torch.cat(xs), torch.cat(ys)

@@ -18,11 +18,12 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from ...core.batches import split_tensors
 from ...core.errors import ConfigError
 from .augment import DEFAULT_STRATEGY, dsa
 from .losses import soft_cross_entropy
 from .nets import accuracy, fresh_copy
-from .realdata import RealSet, split_tensors
+from .realdata import RealSet
 
 LABEL_MODES = ("hard", "soft")
 

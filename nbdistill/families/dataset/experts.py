@@ -36,13 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...core.batches import split_tensors
 from ...core.errors import ConfigError
 from ...core.runfolder import runs_root, write_json_atomic
 from .augment import DEFAULT_STRATEGY, dsa
 from .evaluate import require_positive
 from .losses import gradient_penalty
 from .nets import FlatModel, accuracy, fresh_copy
-from .realdata import RealSet, split_tensors
+from .realdata import RealSet
 from .schedules import ast_clip_factor
 
 FORMAT = "nbdistill-experts/1"

@@ -7,21 +7,8 @@ import hashlib
 import pytorch_lightning as pl
 import torch
 
+from ...core.batches import split_tensors
 from ...core.errors import ConfigError
-
-
-def split_tensors(data: pl.LightningDataModule, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-    """``(x, y)`` of a data module's split: ``data.dataset(split)`` when it has one (the kit's
-    :class:`~nbdistill.data.ArrayDataModule`), otherwise one pass over its ``<split>_dataloader()``."""
-    data.setup("fit")
-    if hasattr(data, "dataset"):
-        dataset = data.dataset(split)
-        if hasattr(dataset, "tensors"):
-            x, y = dataset.tensors[:2]
-            return x, y
-    loader = getattr(data, f"{split}_dataloader")()
-    xs, ys = zip(*[(batch[0], batch[1]) for batch in loader])
-    return torch.cat(xs), torch.cat(ys)
 
 
 class RealSet:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ...core.batches import split_tensors
 from ...core.errors import ConfigError
 from ...core.logger import RunLogger
 from ...core.registry import HParam
@@ -22,7 +23,6 @@ from .augment import dsa
 from .base import DatasetDistillModule
 from .experts import ExpertBuffer, ExpertRecipe, train_experts
 from .nets import FlatModel
-from .realdata import split_tensors
 from .unroll import GRADIENT_MODES, InnerLoop, matching_loss, plan_steps
 
 #: The live views of every trajectory method.

@@ -48,9 +48,9 @@ from typing import Any
 
 import torch
 
+from ....core.batches import split_tensors
 from ....core.errors import ConfigError
 from ....core.registry import HParam, register
-from ...dataset.realdata import split_tensors
 from ..base import KDModule
 from ..features import PENULTIMATE, resolve, split_names
 from . import autodistiller_views  # noqa: F401  (registers the view)

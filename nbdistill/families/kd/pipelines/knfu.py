@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ....core.batches import split_tensors
 from ....core.errors import ConfigError
 from ....core.registry import HParam, register
-from ...dataset.realdata import split_tensors
 from ..base import KDModule, temperature_hparam
 from . import knfu_views  # noqa: F401 (registers the views)
 from .knfu_clients import check_client_count, dirichlet_split, label_histograms, own_distribution_accuracy, transfer_split
