@@ -16,5 +16,6 @@ from . import (  # noqa: F401  (importing them registers the methods and their v
     otd_views,
     promptkd,
     simclr_v2,
+    swing,
     unfused,
 )
