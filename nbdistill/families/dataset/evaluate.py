@@ -20,9 +20,10 @@ from torch import nn
 
 from ...core.batches import split_tensors
 from ...core.errors import ConfigError
+from ...core.evaluation import accuracy
 from .augment import DEFAULT_STRATEGY, dsa
 from .losses import soft_cross_entropy
-from .nets import accuracy, fresh_copy
+from .nets import fresh_copy
 from .realdata import RealSet
 
 LABEL_MODES = ("hard", "soft")

@@ -38,11 +38,12 @@ from torch import nn
 
 from ...core.batches import split_tensors
 from ...core.errors import ConfigError
+from ...core.evaluation import accuracy
 from ...core.runfolder import runs_root, write_json_atomic
 from .augment import DEFAULT_STRATEGY, dsa
 from .evaluate import require_positive
 from .losses import gradient_penalty
-from .nets import FlatModel, accuracy, fresh_copy
+from .nets import FlatModel, fresh_copy
 from .realdata import RealSet
 from .schedules import ast_clip_factor
 

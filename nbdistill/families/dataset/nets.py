@@ -85,15 +85,3 @@ def embed(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     finally:
         handle.remove()
     return captured[-1].flatten(1)
-
-
-@torch.no_grad()
-def accuracy(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
-    """Top-1 accuracy of ``net`` (in eval mode) on ``(x, y)``."""
-    was_training = net.training
-    net.eval()
-    correct = sum(
-        int((net(x[i : i + batch_size]).argmax(-1) == y[i : i + batch_size]).sum()) for i in range(0, len(y), batch_size)
-    )
-    net.train(was_training)
-    return correct / max(len(y), 1)

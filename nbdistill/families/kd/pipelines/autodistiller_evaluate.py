@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ....core.evaluation import accuracy
 from ....core.fastpath import adam
 from .. import losses
 from ..features import PENULTIMATE, capture
@@ -85,18 +86,6 @@ def fresh_student(template: nn.Module, initial_state: dict) -> nn.Module:
     student = copy.deepcopy(template)
     student.load_state_dict(initial_state)
     return student
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
-    """The share of ``x`` that ``model`` classifies as ``y`` (in eval mode)."""
-    was = model.training
-    model.eval()
-    correct = sum(
-        int((model(x[i : i + batch_size]).argmax(-1) == y[i : i + batch_size]).sum()) for i in range(0, len(x), batch_size)
-    )
-    model.train(was)
-    return correct / max(len(x), 1)
 
 
 def train_candidate(
