@@ -78,34 +78,26 @@ def test_each_canary_goes_into_the_batches_canary_repeats_times_an_epoch():
 
 @pytest.mark.slow
 def test_short_fit_writes_teacher_and_student_exposure(tmp_path):
-    run = nd.fit(
-        "kd.swing",
-        teacher=teacher(),
-        student=student(),
-        data=nd.data.Digits(n_train=200, batch_size=50),
-        max_epochs=2,
-        canaries=4,
-        candidates=100,
-        teacher_epochs=20,
-        runs_root=tmp_path,
-        seed=0,
-    )
+    def fit():
+        return nd.fit(
+            "kd.swing",
+            teacher=teacher(),
+            student=student(),
+            data=nd.data.Digits(n_train=200, batch_size=50),
+            max_epochs=2,
+            canaries=4,
+            candidates=100,
+            teacher_epochs=20,
+            runs_root=tmp_path,
+            seed=0,
+        )
+
+    run = fit()
     log = run.log
     table = log.last("swing/exposure")
     assert table["columns"] == ["canary", "label", "teacher", "student", "tau"] and len(table["rows"]) == 4
     assert log.last_value("swing/max_exposure") == pytest.approx(6.643856, abs=1e-5)
     assert 0 <= log.last_value("swing/student_exposure") <= log.last_value("swing/max_exposure")
     assert log.last("swing/tau") is not None
-    again = nd.fit(
-        "kd.swing",
-        teacher=teacher(),
-        student=student(),
-        data=nd.data.Digits(n_train=200, batch_size=50),
-        max_epochs=2,
-        canaries=4,
-        candidates=100,
-        teacher_epochs=20,
-        runs_root=tmp_path,
-        seed=0,
-    )
+    again = fit()
     assert again.log.last("swing/exposure")["rows"] == table["rows"]  # seeded: a rerun is the same
