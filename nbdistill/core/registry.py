@@ -60,14 +60,14 @@ def register(
     def wrap(cls: type) -> type:
         if name in _REGISTRY and _REGISTRY[name].module_class is not cls:
             raise ValueError(f"method {name!r} is already registered")
-        doc = (cls.__doc__ or "").strip().splitlines()
+        doc = (cls.__doc__ or "").strip().split("\n\n")[0].split()  # the first paragraph, on one line
         _REGISTRY[name] = Method(
             name=name,
             family=name.split(".")[0],
             module_class=cls,
             hparams=declared_hparams(cls),
             views=tuple(views),
-            summary=doc[0] if doc else "",
+            summary=" ".join(doc),
             needs_teacher=needs_teacher,
         )
         cls.method_name = name

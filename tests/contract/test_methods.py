@@ -97,6 +97,14 @@ def test_one_epoch_fit_on_the_family_default(method, tmp_path_factory):
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_summary_is_a_whole_sentence(method):
+    """The panel, the CLI and the tutorials show a method by its summary (its docstring's first
+    paragraph): a sentence cut at a line end reads as a broken description."""
+    summary = nd.get_method(method).summary
+    assert summary and summary.rstrip().endswith((".", ")", ".)")), f"{method}'s summary is cut short: {summary!r}"
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_declaration_signature_and_defaults_agree(method):
     """The hyper-parameters are declared once: the registry's list, the module's ``__init__``
     signature (which LightningCLI reads) and what ``save_hyperparameters`` records all come from it."""
