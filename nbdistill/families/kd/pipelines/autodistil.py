@@ -23,7 +23,9 @@ COLUMNS = ["rank", "widths", "params", "val_acc", "val_objective", "pareto"]
 
 @register("kd.autodistil", views=(*GAP_VIEWS, "autodistil_subnets"))
 class AutoDistil(KDModule):
-    r"""AutoDistil (Xu et al., *AutoDistil: Few-shot Task-agnostic Neural Architecture Search for
+    r"""AutoDistil: one weight-sharing super-student, its sub-students ranked without retraining.
+
+    AutoDistil (Xu et al., *AutoDistil: Few-shot Task-agnostic Neural Architecture Search for
     Distilling Large Language Models*, NeurIPS 2022; official code: github.com/microsoft/autodistil).
 
     The paper (a) partitions the Transformer search space into K compact sub-spaces by size (K = 3:

@@ -21,8 +21,10 @@ MAX_TRAJECTORY = 400
 
 @register("kd.otd", views=(*GAP_VIEWS, "otd_subspace", "otd_outside"), needs_teacher=False)
 class TrajectoryDistillation(KDModule):
-    """Optimization trajectory distillation (Fan et al., ICCV 2023, "Taxonomy Adaptive Cross-Domain
-    Adaptation in Medical Imaging via Optimization Trajectory Distillation"): the gradients of a run on
+    """Optimization trajectory distillation: a source run's step subspace steers a target domain.
+
+    Optimization trajectory distillation (Fan et al., ICCV 2023, "Taxonomy Adaptive Cross-Domain
+    Adaptation in Medical Imaging via Optimization Trajectory Distillation"): the optimiser steps of a run on
     a well-labelled *source* domain span a low-rank subspace that steers training on a scarcely
     labelled *target* domain, which has classes the source never saw.
 

@@ -24,7 +24,9 @@ FINETUNE_LR = 1e-3
 
 @register("kd.simclr_v2", views=(*GAP_VIEWS, "ssl_pretraining"), needs_teacher=False)
 class SimCLRv2KD(LabelFractionKD):
-    r"""SimCLRv2 (Chen, Kornblith, Swersky, Norouzi & Hinton, "Big Self-Supervised Models are Strong
+    r"""SimCLRv2: a self-supervised teacher fine-tuned on a label fraction, distilled on unlabelled data.
+
+    SimCLRv2 (Chen, Kornblith, Swersky, Norouzi & Hinton, "Big Self-Supervised Models are Strong
     Semi-Supervised Learners", NeurIPS 2020), in its three steps:
 
     1. self-supervised pretraining of a bigger network (``encoder_width``) on every training input,

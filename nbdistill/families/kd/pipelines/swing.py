@@ -29,7 +29,9 @@ EXPOSURE_VIEWS = ("swing_exposure", "swing_temperatures")
 
 @register("kd.swing", views=(*GAP_VIEWS, *EXPOSURE_VIEWS))
 class SwingKD(KDModule):
-    r"""Swing distillation (Li et al., 2022): :math:`\alpha\,\mathrm{CE} + (1-\alpha)\frac{1}{B}\sum_i
+    r"""Swing distillation: per-example temperatures and noisy soft targets keep the teacher's secrets.
+
+    Swing distillation (Li et al., 2022): :math:`\alpha\,\mathrm{CE} + (1-\alpha)\frac{1}{B}\sum_i
     \tau_i^2\,\mathrm{KL}(\mathrm{softmax}(z_{t,i}/\tau_i + \varepsilon_i) \| \mathrm{softmax}(z_{s,i}/\tau_i))`
     (:func:`.swing_loss.swing_kd`), with canary exposure of teacher and student.
 

@@ -34,7 +34,9 @@ def shallow_layers(model: nn.Module) -> list[str]:
 
 @register("kd.unfused", views=(*GAP_VIEWS, "ssl_pretraining"), needs_teacher=False)
 class UnfusedKD(LabelFractionKD):
-    r"""UNFUSED (Seth, Ghosh, Tyagi & Manocha, "UNFUSED: UNsupervised Finetuning Using SElf
+    r"""UNFUSED: cluster pseudo-labels from an SSL encoder, self-distillation, then fine-tuning.
+
+    UNFUSED (Seth, Ghosh, Tyagi & Manocha, "UNFUSED: UNsupervised Finetuning Using SElf
     supervised Distillation", arXiv 2303.05668, 2023), in four steps:
 
     1. an SSL encoder (``encoder_width``) pretrained on every training input, labels unused: the
