@@ -2,7 +2,8 @@
 :class:`MNIST1D` (generated locally by the ``mnist1d`` package) and :class:`FairTabular` (synthetic
 tabular data with a sensitive attribute, batches ``(x, y, s)``); graph sets made locally
 (:class:`BAMotifs`, :class:`LabelledMotifs`, :class:`SBM`, :class:`KarateClub`) and the TU sets
-(:class:`TUGraphs`, downloads).
+(:class:`TUGraphs`, downloads); 2-D point sets for score distillation, made locally (:class:`Mixture2D`
+with its exact density, :class:`TwoMoons`, :class:`SwissRoll`, :class:`Checkerboard`, :class:`Circles`, :class:`SCurve`).
 
 Your own data needs no class: :func:`as_datamodule` (which ``nd.fit`` and the panel call) takes
 ``(X, y)`` arrays, tensors or a DataFrame, a dict of splits, a torch ``Dataset`` or ``DataLoader``,
@@ -20,6 +21,7 @@ from .graph_classification import BAMotifs, GraphSetDataModule, LabelledMotifs, 
 from .mnist1d import MNIST1D
 from .node_classification import SBM, KarateClub, NodeDataModule
 from .sampling import EpochSeededSampler
+from .toy2d import Checkerboard, Circles, Mixture2D, SCurve, SwissRoll, Toy2D, TwoMoons
 
 __all__ = [
     "as_datamodule",
@@ -40,6 +42,13 @@ __all__ = [
     "SBM",
     "GraphSetDataModule",
     "NodeDataModule",
+    "Toy2D",
+    "Mixture2D",
+    "TwoMoons",
+    "SwissRoll",
+    "Checkerboard",
+    "Circles",
+    "SCurve",
 ]
 
 register_data_adapter(as_datamodule)  # what nd.fit and the panel call on a user's data
