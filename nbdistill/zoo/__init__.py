@@ -1,7 +1,9 @@
 """Small trained teachers shipped inside the package (no download, no training wait).
 
 ``nd.zoo.teacher("digits-mlp")`` returns the network in eval mode; ``nd.zoo.info(name)`` says how
-it was made. ``python -m nbdistill.zoo.make_teachers`` remakes the checkpoints deterministically.
+it was made. ``python -m nbdistill.zoo.make_teachers`` remakes the classifiers' checkpoints deterministically,
+``python -m nbdistill.zoo.make_score_teachers`` the diffusion teachers' (``nd.zoo.teacher("moons-denoiser")``,
+``"swissroll-denoiser"``, ``"checkerboard-denoiser"``: x0-predicting ``MLPDenoiser``s, called ``(x_t, t)``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ def _load(name: str) -> dict:
         raise ConfigError(f"unknown teacher {name!r}; the zoo has {names()}")
     path = CHECKPOINTS / f"{name}.pt"
     if not path.exists():
-        raise ConfigError(f"teacher {name!r} has no checkpoint at {path}; run python -m nbdistill.zoo.make_teachers {name}")
+        script = getattr(SPECS[name], "script", "make_teachers")
+        raise ConfigError(f"teacher {name!r} has no checkpoint at {path}; run python -m nbdistill.zoo.{script} {name}")
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
@@ -39,7 +42,7 @@ def teacher(name: str) -> nn.Module:
 
 
 def info(name: str) -> dict:
-    """How teacher ``name`` was made and its measured val/test accuracy."""
+    """How teacher ``name`` was made and its measured quality (val/test accuracy; a score teacher's energy distance)."""
     return dict(_load(name)["meta"])
 
 
@@ -50,5 +53,6 @@ class ZooTeacher(nn.Module):
         super().__init__()
         self.net = teacher(name)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def forward(self, *args, **kwargs) -> torch.Tensor:
+        # one input for a classifier, (x_t, t) for a score teacher
+        return self.net(*args, **kwargs)

@@ -99,7 +99,8 @@ def pgd_accuracy(model: torch.nn.Module, dataset, epsilon: float, box, steps: in
 
 def main(names: list[str]) -> None:
     CHECKPOINTS.mkdir(exist_ok=True)
-    for name in names or list(SPECS):
+    # the score teachers (ScoreTeacherSpec) are made by make_score_teachers
+    for name in names or [n for n, spec in SPECS.items() if isinstance(spec, TeacherSpec)]:
         model, meta = train(SPECS[name])
         torch.save({"state_dict": model.state_dict(), "meta": meta}, CHECKPOINTS / f"{name}.pt")
         print(f"{name}: val {meta['val_acc']:.4f} test {meta['test_acc']:.4f}")

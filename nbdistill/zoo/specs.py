@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from ..models import MLP, ConvNet, MoEMLP
+from ..models import MLP, ConvNet, MLPDenoiser, MoEMLP
 from ..models.signal import ConvTransformer1D
 
 
@@ -27,6 +27,29 @@ class TeacherSpec:
     data_class: str = "Digits"
     #: PGD adversarial training (``epsilon``, ``step_size``, ``steps``) when not ``None``
     adversarial: dict | None = None
+
+
+@dataclass(frozen=True)
+class ScoreTeacherSpec:
+    """A diffusion teacher: an x0-predicting denoiser trained by ``families.score.teacher_training.train_denoiser``
+    under the cosine VP schedule on the training points of ``data_class(**data_kwargs)`` (``nbdistill.data``);
+    ``python -m nbdistill.zoo.make_score_teachers`` makes it."""
+
+    name: str
+    build: Callable[[], nn.Module]
+    description: str
+    #: the 2-D data module class in ``nbdistill.data`` (``"TwoMoons"``, ``"SwissRoll"``, ``"Checkerboard"``, ...)
+    data_class: str
+    data_kwargs: dict = field(default_factory=dict)
+    steps: int = 8000
+    batch_size: int = 256
+    lr: float = 2e-3
+    seed: int = 0
+    #: ``train_denoiser``'s loss weighting and weight average
+    weighting: str = "snr+1"
+    ema_decay: float | None = 0.999
+    #: the script that remakes the checkpoint (module of ``nbdistill.zoo``)
+    script: str = "make_score_teachers"
 
 
 SPECS = {
@@ -66,3 +89,34 @@ SPECS = {
         batch_size=100,
     ),
 }
+
+#: the denoiser of every shipped 2-D score teacher: 128 wide, 4 layers, 32-dim time embedding (54 k weights)
+_DENOISER_2D = "MLPDenoiser(dim=2, hidden=128, depth=4, time_embedding=32), v-parametrised"
+
+SCORE_SPECS = {
+    spec.name: spec
+    for spec in (
+        ScoreTeacherSpec(
+            "moons-denoiser",
+            lambda: MLPDenoiser(2, hidden=128, depth=4, time_embedding=32),
+            f"{_DENOISER_2D}, trained on the training points of TwoMoons(n_samples=10000, data_seed=0)",
+            "TwoMoons",
+            {"n_samples": 10_000, "data_seed": 0},
+        ),
+        ScoreTeacherSpec(
+            "swissroll-denoiser",
+            lambda: MLPDenoiser(2, hidden=128, depth=4, time_embedding=32),
+            f"{_DENOISER_2D}, trained on the training points of SwissRoll(n_samples=10000, data_seed=0)",
+            "SwissRoll",
+            {"n_samples": 10_000, "data_seed": 0},
+        ),
+        ScoreTeacherSpec(
+            "checkerboard-denoiser",
+            lambda: MLPDenoiser(2, hidden=128, depth=4, time_embedding=32),
+            f"{_DENOISER_2D}, trained on the training points of Checkerboard(n_samples=10000, data_seed=0)",
+            "Checkerboard",
+            {"n_samples": 10_000, "data_seed": 0},
+        ),
+    )
+}
+SPECS.update(SCORE_SPECS)
