@@ -93,30 +93,24 @@ SPECS = {
 #: the denoiser of every shipped 2-D score teacher: 128 wide, 4 layers, 32-dim time embedding (54 k weights)
 _DENOISER_2D = "MLPDenoiser(dim=2, hidden=128, depth=4, time_embedding=32), v-parametrised"
 
+
+def _denoiser_2d(name: str, data_class: str) -> ScoreTeacherSpec:
+    """The spec of a shipped 2-D denoiser trained on ``data_class(n_samples=10000, data_seed=0)``."""
+    return ScoreTeacherSpec(
+        name,
+        lambda: MLPDenoiser(2, hidden=128, depth=4, time_embedding=32),
+        f"{_DENOISER_2D}, trained on the training points of {data_class}(n_samples=10000, data_seed=0)",
+        data_class,
+        {"n_samples": 10_000, "data_seed": 0},
+    )
+
+
 SCORE_SPECS = {
     spec.name: spec
     for spec in (
-        ScoreTeacherSpec(
-            "moons-denoiser",
-            lambda: MLPDenoiser(2, hidden=128, depth=4, time_embedding=32),
-            f"{_DENOISER_2D}, trained on the training points of TwoMoons(n_samples=10000, data_seed=0)",
-            "TwoMoons",
-            {"n_samples": 10_000, "data_seed": 0},
-        ),
-        ScoreTeacherSpec(
-            "swissroll-denoiser",
-            lambda: MLPDenoiser(2, hidden=128, depth=4, time_embedding=32),
-            f"{_DENOISER_2D}, trained on the training points of SwissRoll(n_samples=10000, data_seed=0)",
-            "SwissRoll",
-            {"n_samples": 10_000, "data_seed": 0},
-        ),
-        ScoreTeacherSpec(
-            "checkerboard-denoiser",
-            lambda: MLPDenoiser(2, hidden=128, depth=4, time_embedding=32),
-            f"{_DENOISER_2D}, trained on the training points of Checkerboard(n_samples=10000, data_seed=0)",
-            "Checkerboard",
-            {"n_samples": 10_000, "data_seed": 0},
-        ),
+        _denoiser_2d("moons-denoiser", "TwoMoons"),
+        _denoiser_2d("swissroll-denoiser", "SwissRoll"),
+        _denoiser_2d("checkerboard-denoiser", "Checkerboard"),
     )
 }
 SPECS.update(SCORE_SPECS)
