@@ -81,6 +81,12 @@ FAMILY_DEFAULTS: dict[str, Setting] = {
         data=piece("nbdistill.data.graphs.KarateClub"),
         tiny={"teacher_epochs": 10},
     ),
+    "score": Setting(  # a shipped diffusion teacher on two moons into a tiny denoiser
+        student=piece("nbdistill.models.MLPDenoiser", dim=2, hidden=16, depth=2),
+        teacher=piece("nbdistill.zoo.ZooTeacher", name="moons-denoiser"),
+        data=piece("nbdistill.data.TwoMoons", n_samples=200, batch_size=50),
+        tiny={"teacher_steps": 4, "steps": 1, "round_steps": 1, "eval_samples": 50},
+    ),
 }
 
 #: Methods whose inputs differ from their family's default, and why.

@@ -9,7 +9,7 @@ Conventions shared by every file of the family (``score.md`` §0):
   ``E[x | x_t]``; the score follows from it (:func:`.schedule.score_from_denoiser`);
 - a *density* (the exact mixture, :mod:`.exact`) has ``log_prob(x)`` and ``sample(n, generator)``.
 
-Foundations (no method is registered yet):
+Foundations:
 
 - :mod:`.schedule`: the variance-preserving cosine (default) and linear schedules;
 - :mod:`.exact`: Gaussian mixtures with the closed-form noisy score and optimal denoiser, and
@@ -17,7 +17,10 @@ Foundations (no method is registered yet):
 - :mod:`.samplers`: the probability-flow ODE samplers (DDIM, Euler, Heun);
 - the 2-D data sets are in :mod:`nbdistill.data.toy2d`.
 
-Planned methods (registered ``score.*``, one file each): ``progressive``, ``consistency``, ``tscd``,
+Methods (registered ``score.*``, one file each, on the base :class:`.base.ScoreModule`; the losses in
+:mod:`.losses`): ``progressive``. Planned: ``consistency``, ``tscd``,
 ``dmd``, ``dmd2``, ``decoupled_dmd``, ``phased_dmd``, ``sid``, ``disback``, ``boot``, ``lora``,
 ``pso``, the particle methods ``sds``, ``vsd``, ``bsd``, the no-distillation baselines and ``rolling``.
 """
+
+from . import progressive, views  # noqa: F401,E402  (importing them registers the method and the views)
