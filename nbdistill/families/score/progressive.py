@@ -30,13 +30,15 @@ from .samplers import ddim_step
 class ProgressiveDistillation(ScoreModule):
     """Progressive distillation: halve the sampling steps each round by matching two teacher DDIM steps with one (Salimans & Ho, 2022).
 
-    The student (a denoiser) starts from its own weights; ``N``, the current student step count, is
+    The student (a denoiser) starts from its own weights, or from the teacher's with ``init="teacher"``
+    (the paper's start; the architectures must match); ``N``, the current student step count, is
     ``student_steps`` and is logged as ``train/student_steps``.
     """
 
     teacher_steps = HParam(int, 64, 2, 4096, help="DDIM steps of the teacher the first round distils")
     steps = HParam(int, 1, 1, 4096, help="the student's final number of sampling steps")
     round_steps = HParam(int, 300, 1, 1_000_000, help="training steps per halving round")
+    init = HParam(str, "given", choices=("given", "teacher"), help="start the student from its own weights or the teacher's")
 
     def build_parts(self) -> None:
         super().build_parts()
@@ -45,6 +47,8 @@ class ProgressiveDistillation(ScoreModule):
                 f"score.progressive's steps must be between 1 and the teacher's step count teacher_steps={self.teacher_steps}, "
                 f"got steps={self.steps}; the student distils the teacher into fewer steps"
             )
+        if self.init == "teacher":
+            copy_teacher_weights(self.teacher, self.student)
         #: the current student step count N (halves after each round, down to ``steps``)
         self.student_steps = max(math.ceil(self.teacher_steps / 2), self.steps)
         self.rounds_done = 0
@@ -112,3 +116,31 @@ class ProgressiveDistillation(ScoreModule):
             teacher = copy.deepcopy(self.student)
             teacher.load_state_dict(state["round_teacher"])
             self._round_teacher = [freeze(teacher)]
+
+
+def copy_teacher_weights(teacher: torch.nn.Module | None, student: torch.nn.Module) -> None:
+    """Load ``teacher``'s weights into ``student`` (a zoo teacher's network is its ``net``), or a
+    :class:`ConfigError` naming why they do not fit."""
+    fix = (
+        "give a student of the teacher's architecture (the shipped 2-D teachers are "
+        "MLPDenoiser(2, hidden=128, depth=4, time_embedding=32)) or init='given'"
+    )
+    if teacher is None:
+        raise ConfigError(f"score.progressive's init='teacher' copies the teacher's weights: pass teacher=..., or {fix}")
+    # the teacher itself, else the network a wrapper keeps as ``net`` (nd.zoo.ZooTeacher)
+    sources = [teacher] + ([teacher.net] if isinstance(getattr(teacher, "net", None), torch.nn.Module) else [])
+    error = ""
+    for source in sources:
+        state = source.state_dict()
+        if not state:
+            error = error or f"the teacher {type(source).__name__} has no weights to copy"
+            continue
+        try:
+            student.load_state_dict(state)
+            return
+        except RuntimeError as exc:
+            error = error or (
+                f"the teacher's weights ({type(source).__name__}) do not fit the student ({type(student).__name__}): "
+                f"{str(exc).strip().splitlines()[0]}"
+            )
+    raise ConfigError(f"score.progressive's init='teacher' cannot copy the teacher's weights: {error}; {fix}")

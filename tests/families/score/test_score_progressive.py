@@ -140,3 +140,26 @@ def test_the_round_and_its_teacher_survive_a_checkpoint():
     assert (restored.student_steps, restored.rounds_done) == (4, 1)
     x, t = torch.randn(5, 2), torch.full((5,), 0.5)
     torch.testing.assert_close(restored.current_teacher()(x, t), module.current_teacher()(x, t))
+
+
+def test_init_teacher_starts_the_student_from_the_teachers_weights():
+    teacher = MLPDenoiser(2, hidden=8, depth=2)
+    module = ProgressiveDistillation(student=MLPDenoiser(2, hidden=8, depth=2), teacher=teacher, init="teacher")
+    for (name, a), b in zip(module.student.state_dict().items(), teacher.state_dict().values()):
+        assert torch.equal(a, b), name  # copies of the same tensors
+    assert all(p.requires_grad for p in module.student.parameters())  # the teacher is frozen, the student is not
+    given = ProgressiveDistillation(student=MLPDenoiser(2, hidden=8, depth=2), teacher=teacher)
+    assert not torch.equal(given.student.state_dict()["net.0.weight"], teacher.state_dict()["net.0.weight"])
+
+
+def test_init_teacher_reads_a_zoo_teachers_network():
+    zoo = nd.zoo.ZooTeacher("moons-denoiser")
+    module = ProgressiveDistillation(student=MLPDenoiser(2, hidden=128, depth=4, time_embedding=32), teacher=zoo, init="teacher")
+    x, t = torch.randn(5, 2), torch.full((5,), 0.3)
+    torch.testing.assert_close(module.student(x, t), zoo(x, t), rtol=0, atol=0)  # the same weights, the same kernels
+
+
+@pytest.mark.parametrize("teacher", [MLPDenoiser(2, hidden=16, depth=2), ExactDenoiser(GaussianMixture.ring(k=4)), None])
+def test_init_teacher_refuses_a_teacher_it_cannot_copy(teacher):
+    with pytest.raises(ConfigError, match="init='teacher'"):
+        ProgressiveDistillation(student=MLPDenoiser(2, hidden=8, depth=2), teacher=teacher, init="teacher")
