@@ -156,17 +156,26 @@ def test_score_samples_counts_the_student_samples_outside_the_data_and_the_nonfi
 
 
 @pytest.mark.parametrize(
-    "events",
+    "events, legend",
     [
-        [event("points", "samples/student", 3, x=[0.0, 1.0, None], y=[1.0, 0.5, 2.0])],  # NaN read back as None
-        [event("points", "samples/teacher", 0, x=[], y=[])],
-        [event("histogram", "density/data", counts=[[0.1, 0.2], [0.3, 0.4]], edges=[0, 1, 2], y_edges=[0, 1, 2])],
-        [event("histogram", "density/data", counts=[1, 2], edges=[0, 1, 2])],  # a 1-D histogram: no density grid
-        [event("points", "samples/student_2steps", 5, x=[0.1], y=[0.2])],
+        ([event("points", "samples/student", 3, x=[0.0, 1.0, None], y=[1.0, 0.5, 2.0])], ["student (n=2)"]),  # NaN read as None
+        ([event("points", "samples/teacher", 0, x=[], y=[])], ["teacher (n=0)"]),
+        (
+            [event("histogram", "density/data", counts=[[0.1, 0.2], [0.3, 0.4]], edges=[0, 1, 2], y_edges=[0, 1, 2])],
+            ["data density, 50/90% regions"],
+        ),
+        ([event("histogram", "density/data", counts=[1, 2], edges=[0, 1, 2])], None),  # a 1-D histogram: no density grid
+        ([event("points", "samples/student_2steps", 5, x=[0.1], y=[0.2])], ["student_2steps (n=1)"]),
     ],
 )
-def test_score_samples_draws_partial_logs(events):
-    ax = views.score_samples(axes(), EventLog(events))
+def test_score_samples_draws_partial_logs(events, legend):
+    given = axes()
+    ax = views.score_samples(given, EventLog(events))
+    assert ax is given and ax.get_title().startswith("samples over the data")
+    if legend is None:  # nothing it can draw: it says it waits
+        assert [t.get_text() for t in ax.texts] == ["waiting for data…"]
+    else:
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == legend
     png(ax)
 
 
