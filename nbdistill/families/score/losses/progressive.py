@@ -1,6 +1,4 @@
-r"""The score family's distillation losses, as pure functions (tensors in, named terms out).
-
-Progressive distillation (Salimans & Ho, "Progressive Distillation for Fast Sampling of Diffusion
+r"""Progressive distillation (Salimans & Ho, "Progressive Distillation for Fast Sampling of Diffusion
 Models", ICLR 2022, Alg. 2): two deterministic DDIM steps of the teacher ``z_t -> z_t' -> z_t''``
 give the x0-target for which *one* student DDIM step from ``z_t`` lands exactly on ``z_t''``,
 
@@ -14,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from .schedule import per_sample
+from ..schedule import per_sample
 
 
 def progressive_target(z_t: torch.Tensor, z_t2: torch.Tensor, alpha_t, sigma_t, alpha_t2, sigma_t2) -> torch.Tensor:
