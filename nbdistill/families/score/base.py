@@ -9,9 +9,12 @@ owns the noise schedule (the ``schedule`` hyper-parameter) and the evaluation
 
 from __future__ import annotations
 
+import torch
+
 from ...core.module import DistillModule
 from ...core.registry import HParam
 from .evaluation import SampleQuality
+from .samplers import sample
 from .schedule import SCHEDULES, make_schedule
 
 #: The views of every score method.
@@ -35,3 +38,25 @@ class ScoreModule(DistillModule):
     def sampling_steps(self) -> int:
         """The DDIM steps the student samples with at validation."""
         return 1
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """The student as a one-step generator ``G(z) = D_θ(z, t_max)``: its x0-prediction from prior noise
+        ``z ~ N(0, I)`` at the schedule's largest time (one DDIM step; DMD and SiD initialise ``G`` so)."""
+        t = torch.full((z.shape[0],), self.noise.t_max, dtype=z.dtype, device=z.device)
+        return self.student(z, t)
+
+    @torch.no_grad()
+    def draw_samples(self, n: int, generator: torch.Generator, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """The ``n`` samples the evaluation measures: the student's :attr:`sampling_steps`-step DDIM from the
+        prior noise of ``generator``. A method whose student samples otherwise (consistency multistep
+        sampling, a set of particles) overrides this."""
+        return sample(
+            self.student,
+            self.noise,
+            n,
+            int(self.sampling_steps),
+            generator=generator,
+            shape=shape,
+            dtype=dtype,
+            device=self.device,
+        )

@@ -1,8 +1,8 @@
 """What "the gap" is in the score family: the quality of the student's samples against the data.
 
 :class:`SampleQuality` gathers the validation (or test) points, then has the student draw
-``module.eval_samples`` points with ``module.sampling_steps`` deterministic DDIM steps from a fixed
-seed (:func:`.samplers.sample`) and logs :func:`.metrics.sample_metrics` of them against the
+``module.eval_samples`` points from a fixed seed (``module.draw_samples``: by default
+``module.sampling_steps`` deterministic DDIM steps, :func:`.samplers.sample`) and logs :func:`.metrics.sample_metrics` of them against the
 gathered points (energy distance, sliced Wasserstein, MMD; with the data module's exact
 ``.density``, mode coverage and log-likelihood too). The 2-D samples, the data and (once) the
 exact density are written as events for the ``score_samples`` view.
@@ -18,7 +18,6 @@ from ...core.batches import as_pair
 from ...core.errors import ConfigError
 from ...core.evaluation import Evaluation
 from .metrics import sample_metrics
-from .samplers import sample
 from .views import write_density, write_samples
 
 #: Seed of the prior noise of the validation samples: the same noise every epoch, so the view shows the student move.
@@ -74,15 +73,8 @@ class SampleQuality(Evaluation):
             return {}
         data = torch.cat(parts)
         steps = int(module.sampling_steps)
-        samples = sample(
-            module.student,
-            module.noise,
-            int(module.eval_samples),
-            steps,
-            generator=torch.Generator().manual_seed(SAMPLE_SEED),
-            shape=tuple(data.shape[1:]),
-            dtype=data.dtype,
-            device=module.device,
+        samples = module.draw_samples(
+            int(module.eval_samples), torch.Generator().manual_seed(SAMPLE_SEED), tuple(data.shape[1:]), data.dtype
         ).cpu()
         density = getattr(_datamodule(module), "density", None)
         flat = samples.reshape(len(samples), -1)
