@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ...core.errors import ConfigError
-from .schedule import VPSchedule, per_sample
+from .schedule import VPSchedule, check_schedule, per_sample
 
 
 def check_times(times) -> torch.Tensor:
@@ -149,6 +149,6 @@ def sample(
         raise ConfigError(f"unknown sampler {method!r}; use one of {sorted(SAMPLERS)}")
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ConfigError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-    times = schedule.timesteps(steps, dtype=dtype)
+    times = check_schedule(schedule).timesteps(steps, dtype=dtype)
     x = torch.randn(n_samples, *shape, generator=generator, dtype=dtype).to(device)
     return SAMPLERS[method](denoiser, schedule, x, times, trajectory=trajectory, **kwargs)

@@ -170,10 +170,39 @@ class LinearVP(VPSchedule):
 SCHEDULES: dict[str, type[VPSchedule]] = {"cosine": CosineVP, "linear": LinearVP}
 
 
+#: Times at which :func:`check_schedule` checks a schedule object.
+CHECK_POINTS = 65
+
+
+def check_schedule(schedule: VPSchedule) -> VPSchedule:
+    """``schedule`` itself, or a :class:`ConfigError` naming what is wrong with it: the noise level ``sigma(t)``
+    must be finite, in ``[0, 1]`` and strictly increasing on ``[t_min, t_max]`` (``alpha(t)`` strictly
+    decreasing) and ``alpha² + sigma² = 1`` (variance preserving), checked at :data:`CHECK_POINTS` times."""
+    t = torch.linspace(schedule.t_min, schedule.t_max, CHECK_POINTS, dtype=torch.float64)
+    alpha, sigma = torch.as_tensor(schedule.alpha(t)), torch.as_tensor(schedule.sigma(t))
+    name = repr(schedule)
+    if not (torch.isfinite(alpha).all() and torch.isfinite(sigma).all()):
+        raise ConfigError(f"the noise schedule {name} gives non-finite alpha or sigma on [t_min, t_max]")
+    if not (sigma.diff() > 0).all() or not (alpha.diff() < 0).all():
+        bad = int(torch.nonzero(~((sigma.diff() > 0) & (alpha.diff() < 0)))[0])
+        raise ConfigError(
+            f"the noise schedule {name} is not increasing: sigma(t) must rise and alpha(t) fall with t on [t_min, t_max], "
+            f"but from t={t[bad].item():.4g} to t={t[bad + 1].item():.4g} sigma goes {sigma[bad].item():.4g} -> "
+            f"{sigma[bad + 1].item():.4g} and alpha {alpha[bad].item():.4g} -> {alpha[bad + 1].item():.4g}"
+        )
+    worst = (alpha**2 + sigma**2 - 1).abs().max().item()
+    if worst > 1e-4:
+        raise ConfigError(
+            f"the noise schedule {name} is not variance preserving: alpha² + sigma² differs from 1 by up to {worst:.3g}"
+        )
+    return schedule
+
+
 def make_schedule(schedule: str | VPSchedule = "cosine") -> VPSchedule:
-    """A schedule object from its name (``"cosine"``, ``"linear"``) or the object itself."""
+    """A schedule object from its name (``"cosine"``, ``"linear"``) or the object itself, checked by
+    :func:`check_schedule`."""
     if isinstance(schedule, VPSchedule):
-        return schedule
+        return check_schedule(schedule)
     if schedule not in SCHEDULES:
         raise ConfigError(f"unknown noise schedule {schedule!r}; use one of {sorted(SCHEDULES)} or a VPSchedule object")
     return SCHEDULES[schedule]()

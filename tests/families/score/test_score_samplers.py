@@ -140,3 +140,19 @@ def test_bad_sample_arguments_are_config_errors():
         sample(teacher, CosineVP(), 10, 0)
     with pytest.raises(ConfigError, match="n_samples"):
         sample(teacher, CosineVP(), 0, 4)
+
+
+def test_sampling_with_a_schedule_that_is_not_increasing_is_refused():
+    from nbdistill.core.errors import ConfigError
+    from nbdistill.families.score.samplers import sample
+    from nbdistill.families.score.schedule import CosineVP
+
+    class Backwards(CosineVP):
+        def alpha(self, t):
+            return super().sigma(t)
+
+        def sigma(self, t):
+            return super().alpha(t)
+
+    with pytest.raises(ConfigError, match="not increasing"):
+        sample(lambda x, t: x, Backwards(), 4, 2)

@@ -89,3 +89,33 @@ def test_score_from_denoiser_is_the_tweedie_formula_per_sample():
     assert torch.allclose(x0, (x_t + per_sample(sigma, x_t) ** 2 * score) / per_sample(alpha, x_t), atol=1e-12)
     image = torch.randn(3, 1, 4, 4)
     assert score_from_denoiser(image, image, alpha.float(), sigma.float()).shape == image.shape
+
+
+class Reversed(CosineVP):
+    """A schedule running backwards: noise falls as t rises."""
+
+    def alpha(self, t):
+        return super().sigma(t)
+
+    def sigma(self, t):
+        return super().alpha(t)
+
+
+class NotPreserving(CosineVP):
+    def sigma(self, t):
+        return 0.5 * super().sigma(t)
+
+
+def test_a_schedule_that_is_not_increasing_is_refused_naming_where():
+    with pytest.raises(ConfigError, match=r"is not increasing: sigma\(t\) must rise .* from t=0\.001 to t="):
+        make_schedule(Reversed())
+
+
+def test_a_schedule_that_is_not_variance_preserving_is_refused():
+    with pytest.raises(ConfigError, match="not variance preserving"):
+        make_schedule(NotPreserving())
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=repr)
+def test_the_shipped_schedules_pass_the_check(schedule):
+    assert make_schedule(schedule) is schedule
