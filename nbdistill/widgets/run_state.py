@@ -24,8 +24,9 @@ from .controls import plain
 STATUSES = ("idle", "running", "finished", "stopped", "failed")
 STATUS_COLORS = {"idle": "#666", "running": "#1f6feb", "finished": "#1a7f37", "stopped": "#9a6700", "failed": "#cf222e"}
 BAR_STYLES = {"running": "info", "finished": "success", "stopped": "warning", "failed": "danger"}
-#: The scalar the status line quotes while a run goes.
-QUOTED_SCALAR = ("val/student_acc", "val student acc")
+#: The scalars the status line quotes while a run goes (the first one the run has logged): each
+#: family's headline figure, the student's accuracy or, for a sample generator, its energy distance.
+QUOTED_SCALARS = (("val/student_acc", "val student acc", ".3f"), ("val/energy_distance", "val energy distance", ".3g"))
 
 
 def status_label(status: str, note: str | None = None) -> str:
@@ -144,10 +145,11 @@ class RunState:
                 per_epoch = max(1, math.ceil(total / self.max_epochs))
                 parts.append(f"epoch {min(self.max_epochs, done // per_epoch + 1)}/{self.max_epochs}")
             parts.append(f"{self.elapsed():.0f} s")
-            name, label = QUOTED_SCALAR
-            value = self.latest(name)
-            if value is not None:
-                parts.append(f"{label} {value:.3f}")
+            for name, label, spec in QUOTED_SCALARS:
+                value = self.latest(name)
+                if value is not None:
+                    parts.append(f"{label} {value:{spec}}")
+                    break
         return " &nbsp;·&nbsp; ".join(parts)
 
     def run_html(self) -> str:

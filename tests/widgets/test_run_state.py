@@ -30,6 +30,14 @@ def test_events_and_progress_from_the_training_thread(tmp_path):
     assert state.run is None  # no run folder yet
 
 
+def test_a_score_run_quotes_its_energy_distance(tmp_path):
+    state = RunState("score.dmd", "r2", tmp_path, max_epochs=4)
+    state.on_progress(4, 40, {})
+    assert "energy distance" not in state.status_line()
+    state.on_event(scalar("val/energy_distance", 4, 0.01234))
+    assert "val energy distance 0.0123" in state.status_line()
+
+
 def test_finish_marks_the_end_and_stops_the_clock(tmp_path):
     state = RunState("kd.hinton", "r1", tmp_path, max_epochs=1)
     assert not state.done.is_set() and state.ended is None
