@@ -3,7 +3,8 @@
 Screenshots go to ``tests/_artifacts/`` (``panel-running-1.png``, ``panel-running-2.png``,
 ``panel-stopped.png`` and ``panel.png``, the panel alone while it trains). ``panel.png`` becomes
 ``docs/panel.png``, the picture the README shows, when that is missing or ``NBDISTILL_UPDATE_DOCS=1``
-(so that running the tests does not rewrite a committed image every time).
+(so that running the tests does not rewrite a committed image every time). The score panel, mid-run:
+``score-panel-running.png`` and ``score-panel.png`` (which becomes ``docs/score_panel.png`` the same way).
 """
 
 from __future__ import annotations
@@ -86,3 +87,48 @@ def test_panel_trains_live_and_stops_in_jupyterlab(lab_server, open_notebook):
     assert page.locator(".nbdistill-error").is_hidden()
     page.wait_for_timeout(1500)  # the final redraw
     page.screenshot(path=str(ARTIFACTS / "panel-stopped.png"))
+
+
+SCORE_NOTEBOOK = Path(__file__).with_name("score_panel_demo.ipynb")
+
+
+def test_score_panel_draws_samples_live_and_stops(lab_server, open_notebook):
+    """Mid-run, the score panel shows the student's samples over the data and the metric curves, redrawn."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(SCORE_NOTEBOOK, Path(lab_server.root_dir) / SCORE_NOTEBOOK.name)
+    page = open_notebook(SCORE_NOTEBOOK.name)
+    collapse_left_sidebar(page)
+
+    panel = page.locator(".nbdistill-panel")
+    panel.wait_for(timeout=300_000)
+    status = page.locator(".nbdistill-status")
+    image = page.locator("img.nbdistill-figure")
+    wait_until(page, lambda: "running" in status.inner_text(), 180, "the panel to say running")
+    assert "score.progressive" in page.locator(".nbdistill-panel select").first.input_value()
+    # mid-run: an evaluation has measured the samples and the figure keeps being redrawn after it
+    wait_until(page, lambda: "val energy distance" in status.inner_text(), 240, "a sample evaluation")
+    sources = {image.get_attribute("src")}
+
+    def redrawn_since() -> bool:
+        sources.add(image.get_attribute("src"))
+        return len(sources) >= 3
+
+    wait_until(page, redrawn_since, 180, "two more redraws")
+    assert "running" in status.inner_text()
+    assert page.locator(".nbdistill-error").is_hidden()
+    assert image.evaluate("img => img.naturalWidth") >= 1000
+    page.screenshot(path=str(ARTIFACTS / "score-panel-running.png"))
+    panel.screenshot(path=str(ARTIFACTS / "score-panel.png"))
+    if os.environ.get("NBDISTILL_UPDATE_DOCS") or not (DOCS / "score_panel.png").exists():
+        DOCS.mkdir(exist_ok=True)
+        shutil.copy(ARTIFACTS / "score-panel.png", DOCS / "score_panel.png")
+
+    run_id = page.locator(".nbdistill-run-id code").inner_text().strip()
+    events = (Path(lab_server.runs_root) / run_id / "events.jsonl").read_text().splitlines()
+    points = [json.loads(line) for line in events if '"samples/student"' in line]
+    assert points and len(points[-1]["x"]) == 1000, "the run folder holds the student's samples the panel draws"
+
+    page.locator(".nbdistill-stop").click()
+    wait_until(page, lambda: "stopped" in status.inner_text(), 180, "the panel to say stopped")
+    info = json.loads((Path(lab_server.runs_root) / run_id / "run.json").read_text())
+    assert info["status"] == "stopped"
