@@ -32,7 +32,7 @@ class ProgressiveDistillation(ScoreModule):
 
     The student (a denoiser) starts from its own weights, or from the teacher's with ``init="teacher"``
     (the paper's start; the architectures must match); ``N``, the current student step count, is
-    ``student_steps`` and is logged as ``train/student_steps``.
+    ``student_steps``; each evaluation logs the steps it sampled with as ``val/sampling_steps``.
     """
 
     teacher_steps = HParam(int, 64, 2, 4096, help="DDIM steps of the teacher the first round distils")
