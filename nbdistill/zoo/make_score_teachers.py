@@ -43,8 +43,8 @@ def data_module(spec: ScoreTeacherSpec):
 
 
 def training_points(spec: ScoreTeacherSpec) -> torch.Tensor:
-    """The ``[N, 2]`` float32 training points the teacher is fitted to."""
-    return data_module(spec).points("train")
+    """The ``[N, dim]`` float32 training points the teacher is fitted to."""
+    return data_module(spec).points("train").reshape(-1, spec.build().dim)
 
 
 def fresh_points(spec: ScoreTeacherSpec, seed: int, n: int = N_QUALITY) -> torch.Tensor:
@@ -58,8 +58,12 @@ def fresh_points(spec: ScoreTeacherSpec, seed: int, n: int = N_QUALITY) -> torch
 
 
 def reference_points(spec: ScoreTeacherSpec) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two sets of :data:`N_QUALITY` data points held out of training (:func:`fresh_points` with the
-    :data:`REFERENCE_SEEDS`)."""
+    """Two sets of data points held out of training: :data:`N_QUALITY` fresh points each (:func:`fresh_points`
+    with the :data:`REFERENCE_SEEDS`) for a generated data set, the test and validation splits for a fixed one
+    (digits)."""
+    module = data_module(spec)
+    if not hasattr(module, "generate"):
+        return module.points("test").reshape(-1, spec.build().dim), module.points("val").reshape(-1, spec.build().dim)
     return fresh_points(spec, REFERENCE_SEEDS[0]), fresh_points(spec, REFERENCE_SEEDS[1])
 
 

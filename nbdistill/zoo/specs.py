@@ -38,7 +38,7 @@ class ScoreTeacherSpec:
     name: str
     build: Callable[[], nn.Module]
     description: str
-    #: the 2-D data module class in ``nbdistill.data`` (``"TwoMoons"``, ``"SwissRoll"``, ``"Checkerboard"``, ...)
+    #: the data module class in ``nbdistill.data`` (``"TwoMoons"``, ``"SwissRoll"``, ``"Checkerboard"``, ``"Digits"``, ...)
     data_class: str
     data_kwargs: dict = field(default_factory=dict)
     steps: int = 8000
@@ -111,6 +111,15 @@ SCORE_SPECS = {
         _denoiser_2d("moons-denoiser", "TwoMoons"),
         _denoiser_2d("swissroll-denoiser", "SwissRoll"),
         _denoiser_2d("checkerboard-denoiser", "Checkerboard"),
+        ScoreTeacherSpec(
+            "digits-denoiser",
+            lambda: MLPDenoiser(64, hidden=128, depth=3, time_embedding=32),
+            "MLPDenoiser(64, hidden=128, depth=3, time_embedding=32), v-parametrised, trained on the training part of "
+            "Digits(scale='unit', split_seed=0): 8x8 digits with gray levels in [-1, 1]",
+            "Digits",
+            {"scale": "unit"},
+            steps=8000,
+        ),
     )
 }
 SPECS.update(SCORE_SPECS)
