@@ -18,7 +18,7 @@ from ...core.batches import as_pair
 from ...core.errors import ConfigError
 from ...core.evaluation import Evaluation
 from .metrics import sample_metrics
-from .views import write_density, write_samples
+from .views import write_density, write_image_samples, write_samples
 
 #: Seed of the prior noise of the validation samples: the same noise every epoch, so the view shows the student move.
 SAMPLE_SEED = 0
@@ -85,12 +85,17 @@ class SampleQuality(Evaluation):
         return {**metrics, "samples": samples, "data": data}
 
     def write_events(self, module: Any, writer: Any, stage: str, metrics: dict[str, Any]) -> None:
-        """``samples/student`` (and ``samples/data``, ``density/data`` once) for the ``score_samples`` view."""
+        """``samples/student`` (and ``samples/data``, ``density/data`` once) for the ``score_samples`` view; for
+        image-shaped samples (digits), the grid ``samples/student_images`` instead."""
         samples, data = metrics.get("samples"), metrics.get("data")
-        if samples is None or samples.dim() != 2 or samples.shape[1] != 2:
+        if samples is None:
             return
         step, steps = module.global_step, metrics["sampling_steps"]
-        write_samples(writer, "samples/student", samples, step=step, label=f"student ({steps} steps)", steps=steps)
+        label = f"student ({steps} step{'' if steps == 1 else 's'})"
+        if samples.dim() != 2 or samples.shape[1] != 2:
+            write_image_samples(writer, "samples/student_images", samples, step=step, label=label, steps=steps)
+            return
+        write_samples(writer, "samples/student", samples, step=step, label=label, steps=steps)
         if getattr(self, "_data_written", False):
             return
         self._data_written = True

@@ -17,6 +17,10 @@ Events (what the writers here emit; names and fields are stable):
   (an evenly spaced subset, rounded to 4 significant digits of the set's scale); ``n``, how many
   samples there were before thinning; ``nonfinite``, how many were dropped for NaN/inf; optional
   ``label`` (e.g. ``"student, 1 step"``). Written by :func:`write_samples`.
+- ``image`` named ``samples/student_images`` (image-shaped samples such as 8×8 digits): ``png``, a
+  base64 PNG grid of at most ``MAX_IMAGES`` samples in gray levels ``[-1, 1]`` → black..white,
+  ``n``, ``label``. Written by :func:`write_image_samples`; ``score_samples`` shows it when a run
+  has no 2-D student points.
 - ``histogram`` named ``density/data``: the data's density on a grid, ``counts`` a ``[ny][nx]``
   list of ``p(x)`` at the cell centres, ``edges`` the ``nx + 1`` x edges, ``y_edges`` the ``ny + 1``
   y edges, ``values = "density"``. Written by :func:`write_density` (from ``log_prob``).
@@ -29,6 +33,8 @@ Events (what the writers here emit; names and fields are stable):
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -46,6 +52,8 @@ from ...core.views import view
 #: Most samples a ``samples/*`` event keeps: a scatter of 2 000 points reads as a density, and the
 #: event stays near 40 kB.
 MAX_POINTS = 2000
+#: Most image samples :func:`write_image_samples` keeps (a 4 × 8 grid), and the grid's columns.
+MAX_IMAGES, IMAGE_COLUMNS = 32, 8
 #: Grid cells per side of :func:`write_density`.
 DENSITY_BINS = 80
 #: The metric curves of ``score_metrics`` (distances, lower is better) and their colours.
@@ -106,6 +114,55 @@ def write_samples(writer: Any, name: str, x: Any, step: int | None = None, max_p
     if len(good) > max_points:
         good = good[np.linspace(0, len(good) - 1, max_points).round().astype(int)]
     return writer.points(name, _rounded(good[:, 0]), _rounded(good[:, 1]), step=step, n=n, nonfinite=int(n - kept.sum()), **extra)
+
+
+def image_shape(x: Any) -> tuple[int, int] | None:
+    """``(height, width)`` of image-shaped samples ``x``: ``[n, 1, H, W]``, ``[n, H, W]`` or ``[n, D]`` with ``D``
+    a square of at least 16 (``64`` → 8 × 8); ``None`` otherwise (2-D points, other shapes)."""
+    shape = tuple(x.shape[1:])
+    if len(shape) == 3 and shape[0] == 1:
+        return shape[1], shape[2]
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    if len(shape) == 1 and shape[0] >= 16 and math.isqrt(shape[0]) ** 2 == shape[0]:
+        return math.isqrt(shape[0]), math.isqrt(shape[0])
+    return None
+
+
+def write_image_samples(writer: Any, name: str, x: Any, step: int | None = None, max_images: int = MAX_IMAGES, **extra: Any):
+    """Emit the ``image`` event ``name`` (``samples/student_images``): a PNG grid of the first ``max_images``
+    image-shaped samples (:func:`image_shape`), gray levels ``[-1, 1]`` drawn black to white (clipped), so
+    samples are compared on the data's own scale. Returns the event, or ``None`` for samples that are not images."""
+    import matplotlib.image as mpimg
+
+    images = _numpy(x)
+    hw = image_shape(images)
+    if hw is None or not len(images):
+        return None
+    h, w = hw
+    images = np.nan_to_num(images[:max_images].reshape(-1, h, w), nan=-1.0)
+    rows = math.ceil(len(images) / IMAGE_COLUMNS)
+    grid = np.ones((rows * (h + 1) - 1, IMAGE_COLUMNS * (w + 1) - 1))
+    for k, image in enumerate(images):
+        r, c = divmod(k, IMAGE_COLUMNS)
+        grid[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = (np.clip(image, -1, 1) + 1) / 2
+    scale = max(1, 256 // max(grid.shape))
+    grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
+    buf = io.BytesIO()
+    mpimg.imsave(buf, grid, cmap="gray", vmin=0.0, vmax=1.0, format="png")
+    png = buf.getvalue()
+    return writer.image(name, png, step=step, png=base64.b64encode(png).decode(), n=len(_numpy(x)), **extra)
+
+
+def _image_samples(ax: Axes, event: dict, title: str) -> Axes:
+    import matplotlib.image as mpimg
+
+    ax.imshow(mpimg.imread(io.BytesIO(base64.b64decode(event["png"])), format="png"), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    label = event.get("label") or "student"
+    ax.set_title(f"{title}: {label} (step {event.get('step', '?')})", fontsize=TITLE_SIZE)
+    return ax
 
 
 def write_density(
@@ -219,10 +276,14 @@ def _sample_names(log: EventLog) -> list[str]:
 def score_samples(ax: Axes, log: EventLog) -> Axes:
     """The latest ``samples/*`` points (student blue, teacher orange, others in turn) over the data.
 
+    Image-shaped samples (``samples/student_images``, e.g. digits) are shown as their grid instead.
     The background is the ``density/data`` grid when logged, else a 2-D histogram of the latest
     ``samples/data`` points; the axes span the data (10 % margin), and the legend counts student
     samples that fall outside it or were not finite (a diverging sampler)."""
     title = "samples over the data"
+    images = _last(log, "samples/student_images", "image", "png")
+    if images is not None and _last(log, "samples/student", "points", "x", "y") is None:
+        return _image_samples(ax, images, "samples")
     density = _density(_last(log, "density/data", "histogram", "counts", "edges", "y_edges"))
     latest = {n: e for n in _sample_names(log) if (e := _last(log, n, "points", "x", "y")) is not None}
     if density is None and not latest:
