@@ -129,23 +129,33 @@ def image_shape(x: Any) -> tuple[int, int] | None:
     return None
 
 
-def write_image_samples(writer: Any, name: str, x: Any, step: int | None = None, max_images: int = MAX_IMAGES, **extra: Any):
-    """Emit the ``image`` event ``name`` (``samples/student_images``): a PNG grid of the first ``max_images``
-    image-shaped samples (:func:`image_shape`), gray levels ``[-1, 1]`` drawn black to white (clipped), so
-    samples are compared on the data's own scale. Returns the event, or ``None`` for samples that are not images."""
-    import matplotlib.image as mpimg
-
+def image_grid(x: Any, max_images: int = MAX_IMAGES) -> np.ndarray | None:
+    """The first ``max_images`` image-shaped samples (:func:`image_shape`) tiled :data:`IMAGE_COLUMNS` a row, one
+    pixel apart, as a ``[H', W']`` array in ``[0, 1]``: gray levels ``[-1, 1]`` black to white (clipped; NaN black),
+    so samples are compared on the data's own scale. ``None`` for samples that are not images."""
     images = _numpy(x)
     hw = image_shape(images)
     if hw is None or not len(images):
         return None
     h, w = hw
     images = np.nan_to_num(images[:max_images].reshape(-1, h, w), nan=-1.0)
-    rows = math.ceil(len(images) / IMAGE_COLUMNS)
-    grid = np.ones((rows * (h + 1) - 1, IMAGE_COLUMNS * (w + 1) - 1))
+    columns = min(IMAGE_COLUMNS, len(images))
+    rows = math.ceil(len(images) / columns)
+    grid = np.ones((rows * (h + 1) - 1, columns * (w + 1) - 1))
     for k, image in enumerate(images):
-        r, c = divmod(k, IMAGE_COLUMNS)
+        r, c = divmod(k, columns)
         grid[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = (np.clip(image, -1, 1) + 1) / 2
+    return grid
+
+
+def write_image_samples(writer: Any, name: str, x: Any, step: int | None = None, max_images: int = MAX_IMAGES, **extra: Any):
+    """Emit the ``image`` event ``name`` (``samples/student_images``): a PNG of :func:`image_grid`, upscaled
+    (nearest) to about 256 pixels. Returns the event, or ``None`` for samples that are not images."""
+    import matplotlib.image as mpimg
+
+    grid = image_grid(x, max_images)
+    if grid is None:
+        return None
     scale = max(1, 256 // max(grid.shape))
     grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)
     buf = io.BytesIO()

@@ -60,3 +60,13 @@ def test_image_shapes_and_a_non_image_is_left_alone():
     assert image_shape(torch.zeros(3, 64)) == (8, 8) and image_shape(torch.zeros(3, 1, 8, 8)) == (8, 8)
     assert image_shape(torch.zeros(3, 2)) is None and image_shape(torch.zeros(3, 10)) is None
     assert write_image_samples(object(), "samples/student_images", torch.zeros(3, 2)) is None
+
+
+def test_the_grid_puts_minus_one_black_and_one_white():
+    from nbdistill.families.score.views import image_grid
+
+    x = torch.stack([torch.full((64,), -1.0), torch.full((64,), 1.0), torch.full((64,), 3.0)])
+    grid = image_grid(x)
+    assert grid.shape == (8, 3 * 9 - 1)
+    assert grid[:, :8].max() == 0.0 and grid[:, 9:17].min() == 1.0 and grid[:, 18:].min() == 1.0  # 3 clipped to white
+    assert grid[:, 8].min() == 1.0  # the one-pixel gap
