@@ -48,7 +48,7 @@ class ProgressiveDistillation(ScoreModule):
                 f"got steps={self.steps}; the student distils the teacher into fewer steps"
             )
         if self.init == "teacher":
-            copy_teacher_weights(self.teacher, self.student)
+            copy_teacher_weights(self.teacher, self.student, self.method_name)
         #: the current student step count N (halves after each round, down to ``steps``)
         self.student_steps = max(math.ceil(self.teacher_steps / 2), self.steps)
         self.rounds_done = 0
@@ -118,15 +118,15 @@ class ProgressiveDistillation(ScoreModule):
             self._round_teacher = [freeze(teacher)]
 
 
-def copy_teacher_weights(teacher: torch.nn.Module | None, student: torch.nn.Module) -> None:
+def copy_teacher_weights(teacher: torch.nn.Module | None, student: torch.nn.Module, method: str = "this method") -> None:
     """Load ``teacher``'s weights into ``student`` (a zoo teacher's network is its ``net``), or a
-    :class:`ConfigError` naming why they do not fit."""
+    :class:`ConfigError` naming ``method`` and why they do not fit."""
     fix = (
         "give a student of the teacher's architecture (the shipped 2-D teachers are "
         "MLPDenoiser(2, hidden=128, depth=4, time_embedding=32)) or init='given'"
     )
     if teacher is None:
-        raise ConfigError(f"score.progressive's init='teacher' copies the teacher's weights: pass teacher=..., or {fix}")
+        raise ConfigError(f"{method}'s init='teacher' copies the teacher's weights: pass teacher=..., or {fix}")
     # the teacher itself, else the network a wrapper keeps as ``net`` (nd.zoo.ZooTeacher)
     sources = [teacher] + ([teacher.net] if isinstance(getattr(teacher, "net", None), torch.nn.Module) else [])
     error = ""
@@ -143,4 +143,4 @@ def copy_teacher_weights(teacher: torch.nn.Module | None, student: torch.nn.Modu
                 f"the teacher's weights ({type(source).__name__}) do not fit the student ({type(student).__name__}): "
                 f"{str(exc).strip().splitlines()[0]}"
             )
-    raise ConfigError(f"score.progressive's init='teacher' cannot copy the teacher's weights: {error}; {fix}")
+    raise ConfigError(f"{method}'s init='teacher' cannot copy the teacher's weights: {error}; {fix}")
