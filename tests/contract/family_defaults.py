@@ -91,6 +91,8 @@ FAMILY_DEFAULTS: dict[str, Setting] = {
 
 #: Methods whose inputs differ from their family's default, and why.
 METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
+    # score.tscd cuts the teacher's grid (4 tiny steps) into segments, at most one a step: 2 segments, then 1.
+    "score.tscd": {"tiny": {**FAMILY_DEFAULTS["score"].tiny, "segments": 2}},
     # One-for-All KD is shown across architectures: a conv teacher reads the 8x8 images.
     "kd.ofa": {
         "teacher": piece("nbdistill.zoo.ZooTeacher", name="digits-convnet"),
