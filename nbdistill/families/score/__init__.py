@@ -26,3 +26,4 @@ Methods (registered ``score.*``, one file each, on the base :class:`.base.ScoreM
 from . import progressive, views  # noqa: F401,E402  (importing them registers the method and the views)
 from . import consistency  # noqa: F401,E402
 from . import tscd  # noqa: F401,E402
+from . import dmd  # noqa: F401,E402
