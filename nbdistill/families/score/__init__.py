@@ -27,3 +27,4 @@ from . import progressive, views  # noqa: F401,E402  (importing them registers t
 from . import consistency  # noqa: F401,E402
 from . import tscd  # noqa: F401,E402
 from . import dmd  # noqa: F401,E402
+from . import dmd2  # noqa: F401,E402
