@@ -21,7 +21,7 @@ from .graph_classification import BAMotifs, GraphSetDataModule, LabelledMotifs, 
 from .mnist1d import MNIST1D
 from .node_classification import SBM, KarateClub, NodeDataModule
 from .sampling import EpochSeededSampler
-from .toy2d import Checkerboard, Circles, Mixture2D, SCurve, SwissRoll, Toy2D, TwoMoons
+from .toy2d import Checkerboard, Circles, ClassRing, Mixture2D, SCurve, SwissRoll, Toy2D, TwoMoons
 
 __all__ = [
     "as_datamodule",
@@ -43,6 +43,7 @@ __all__ = [
     "GraphSetDataModule",
     "NodeDataModule",
     "Toy2D",
+    "ClassRing",
     "Mixture2D",
     "TwoMoons",
     "SwissRoll",

@@ -105,6 +105,19 @@ class Mixture2D(Toy2D):
         return x.numpy(), labels.numpy()
 
 
+class ClassRing(Mixture2D):
+    """A class-conditional ring: ``Mixture2D(GaussianMixture.ring(k, radius, std, classes))``, ``k`` Gaussians
+    on a circle, component ``i`` of class ``i % classes``, built from numbers alone (so a CLI config or a
+    ``class_path`` piece can name it); ``.density`` is the exact class-conditional mixture (the real score of
+    guidance, e.g. ``score.decoupled_dmd``). The rest as :class:`Mixture2D`."""
+
+    def __init__(self, k: int = 8, classes: int = 4, radius: float = 2.0, std: float = 0.2, **kwargs):
+        from ..families.score.exact import GaussianMixture
+
+        self.k, self.classes, self.radius, self.std = k, classes, radius, std
+        super().__init__(GaussianMixture.ring(k=k, radius=radius, std=std, classes=classes), **kwargs)
+
+
 class TwoMoons(Toy2D):
     """``sklearn.datasets.make_moons(noise=0.005)``; labels: the moon (0 upper, 1 lower)."""
 

@@ -91,6 +91,11 @@ FAMILY_DEFAULTS: dict[str, Setting] = {
 
 #: Methods whose inputs differ from their family's default, and why.
 METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
+    # Decoupled DMD needs classes: a class-conditional student on a class-conditional ring, the real score its exact density.
+    "score.decoupled_dmd": {
+        "student": piece("nbdistill.models.MLPDenoiser", dim=2, hidden=16, depth=2, num_classes=4),
+        "data": piece("nbdistill.data.ClassRing", k=8, classes=4, n_samples=200, batch_size=50),
+    },
     # score.tscd cuts the teacher's grid (4 tiny steps) into segments, at most one a step: 2 segments, then 1.
     "score.tscd": {"tiny": {**FAMILY_DEFAULTS["score"].tiny, "segments": 2}},
     # One-for-All KD is shown across architectures: a conv teacher reads the 8x8 images.
