@@ -91,6 +91,8 @@ FAMILY_DEFAULTS: dict[str, Setting] = {
 
 #: Methods whose inputs differ from their family's default, and why.
 METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
+    # Phased DMD switches phase every phase_steps steps: 2 steps, so the 4-step epoch trains both phases.
+    "score.phased_dmd": {"tiny": {**FAMILY_DEFAULTS["score"].tiny, "phase_steps": 2}},
     # Decoupled DMD needs classes: a class-conditional student on a class-conditional ring, the real score its exact density.
     "score.decoupled_dmd": {
         "student": piece("nbdistill.models.MLPDenoiser", dim=2, hidden=16, depth=2, num_classes=4),

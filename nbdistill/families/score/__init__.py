@@ -29,3 +29,4 @@ from . import tscd  # noqa: F401,E402
 from . import dmd  # noqa: F401,E402
 from . import dmd2  # noqa: F401,E402
 from . import decoupled_dmd  # noqa: F401,E402
+from . import phased_dmd  # noqa: F401,E402
