@@ -32,3 +32,4 @@ from . import decoupled_dmd  # noqa: F401,E402
 from . import phased_dmd  # noqa: F401,E402
 from . import bsd, sds, vsd  # noqa: F401,E402
 from . import boot  # noqa: F401,E402
+from . import lora  # noqa: F401,E402
