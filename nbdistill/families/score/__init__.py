@@ -33,3 +33,4 @@ from . import phased_dmd  # noqa: F401,E402
 from . import bsd, sds, vsd  # noqa: F401,E402
 from . import boot  # noqa: F401,E402
 from . import lora  # noqa: F401,E402
+from . import tuned_sampler  # noqa: F401,E402
