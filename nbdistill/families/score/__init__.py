@@ -35,3 +35,4 @@ from . import boot  # noqa: F401,E402
 from . import lora  # noqa: F401,E402
 from . import tuned_sampler  # noqa: F401,E402
 from . import eg4d  # noqa: F401,E402
+from . import pso  # noqa: F401,E402
