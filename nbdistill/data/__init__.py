@@ -21,6 +21,7 @@ from .graph_classification import BAMotifs, GraphSetDataModule, LabelledMotifs, 
 from .mnist1d import MNIST1D
 from .node_classification import SBM, KarateClub, NodeDataModule
 from .sampling import EpochSeededSampler
+from .sequences import SineSequences
 from .toy2d import Checkerboard, Circles, ClassRing, Mixture2D, SCurve, SwissRoll, Toy2D, TwoMoons
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "ClassRing",
     "Mixture2D",
     "TwoMoons",
+    "SineSequences",
     "SwissRoll",
     "Checkerboard",
     "Circles",

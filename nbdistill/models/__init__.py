@@ -11,6 +11,7 @@ from .mlp import MLP
 from .moe import MoEMLP
 from .prompted import PromptedTransformer
 from .signal import ConvTransformer1D, SignalCNN
+from .window_denoiser import WindowDenoiser
 
 __all__ = [
     "MLP",
@@ -25,4 +26,5 @@ __all__ = [
     "GCN",
     "GAT",
     "gnn",
+    "WindowDenoiser",
 ]

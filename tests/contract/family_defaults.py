@@ -91,6 +91,12 @@ FAMILY_DEFAULTS: dict[str, Setting] = {
 
 #: Methods whose inputs differ from their family's default, and why.
 METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
+    # Rolling Forcing generates sequences of frames: a window denoiser on sine sequences; it trains its own teacher (5 steps here).
+    "score.rolling": {
+        "student": piece("nbdistill.models.WindowDenoiser", frame_dim=4, frames=8, hidden=16, depth=2),
+        "data": piece("nbdistill.data.SineSequences", n_samples=200, batch_size=50),
+        "tiny": {**FAMILY_DEFAULTS["score"].tiny, "teacher_train_steps": 5, "frames": 8},
+    },
     # Phased DMD switches phase every phase_steps steps: 2 steps, so the 4-step epoch trains both phases.
     "score.phased_dmd": {"tiny": {**FAMILY_DEFAULTS["score"].tiny, "phase_steps": 2}},
     # Decoupled DMD needs classes: a class-conditional student on a class-conditional ring, the real score its exact density.
