@@ -35,7 +35,8 @@ def epochs_done(checkpoint: dict[str, Any]) -> int | None:
 
 
 def student_state(run: Run, checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The trained student's ``state_dict`` (Mirage: its best validation epoch's)."""
+    """The trained student's ``state_dict`` (Mirage: its best validation epoch's; a method that trains the student
+    in another form, e.g. with LoRA adapters, stores the plain network's weights as ``checkpoint["student_export"]``)."""
     if run.family == "dataset":
         raise RunFolderError(
             f"run {run.id} ({run.method}) distils a data set, not a student: its output is run.distilled(); "
@@ -44,6 +45,8 @@ def student_state(run: Run, checkpoint: dict[str, Any]) -> dict[str, Any]:
     best = checkpoint.get("mirage_best") or {}
     if "student" in best:
         return dict(best["student"][1])
+    if isinstance(checkpoint.get("student_export"), dict):  # a method whose trained form is not its training form
+        return dict(checkpoint["student_export"])
     state = {k[len("student.") :]: v for k, v in checkpoint.get("state_dict", {}).items() if k.startswith("student.")}
     if not state:
         raise RunFolderError(f"run {run.id}'s checkpoint holds no student weights")

@@ -14,7 +14,8 @@ The student network is built here, not given: a deep copy of the teacher's netwo
 :class:`~nbdistill.zoo.ZooTeacher`'s ``.net``, else the teacher itself) with LoRA on every ``nn.Linear``.
 The ``student`` argument every method takes is therefore **ignored** (any denoiser, e.g. the contract's
 small ``MLPDenoiser``, is accepted and replaced); a teacher without linear layers (the exact mixture
-teacher) is refused. Where nbdistill differs from LCM-LoRA: no latent space, no guidance-scale
+teacher) is refused. The run's checkpoint keeps the merged network as its student: ``run.student(net)`` with ``net`` of
+the teacher's architecture gives the distilled network. Where nbdistill differs from LCM-LoRA: no latent space, no guidance-scale
 conditioning, the VP-time consistency function of :mod:`.consistency` instead of LCM's skip scalings.
 """
 
@@ -99,3 +100,9 @@ class LoRADistillation(ProgressiveDistillation, ConsistencyDistillation):
     def merged_student(self) -> nn.Module:
         """The student with its adapters merged, ``W = W₀ + (α/r)·B A``: the teacher's architecture, no LoRA."""
         return merge_lora(self.student)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Besides the objective's state, the merged network's weights as the run's student: ``run.student(net)``
+        with ``net`` of the teacher's architecture (e.g. ``MLPDenoiser(2, 128, 4)``) loads the distilled network."""
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["student_export"] = {k: v.detach().cpu() for k, v in self.merged_student().state_dict().items()}

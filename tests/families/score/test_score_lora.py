@@ -120,3 +120,29 @@ def test_the_adapted_round_teacher_survives_a_checkpoint():
     assert restored.sampling_steps == 2
     torch.testing.assert_close(restored.current_teacher()(x, t), module.current_teacher()(x, t), rtol=0, atol=0)
     torch.testing.assert_close(restored.student(x, t), module.student(x, t), rtol=0, atol=0)
+
+
+def test_the_run_gives_back_the_merged_network_as_its_student(tmp_path, monkeypatch):
+    """run.student(net of the teacher's architecture) loads the merged weights W0 + (α/r)·B A of the last checkpoint."""
+    monkeypatch.setenv("NBDISTILL_RUNS", str(tmp_path))
+    teacher = nd.zoo.teacher("moons-denoiser")
+    run = nd.fit(
+        "score.lora",
+        teacher=teacher,
+        student=MLPDenoiser(2, hidden=16, depth=2),
+        data=nd.data.TwoMoons(n_samples=200, batch_size=50),
+        max_epochs=1,
+        teacher_steps=4,
+        eval_samples=20,
+        lr=0.05,
+    )
+    assert run.status == "finished"
+    state = run.load_checkpoint()["state_dict"]
+    adapted = add_lora(MLPDenoiser(2, hidden=128, depth=4, time_embedding=32), rank=4, alpha=4.0)
+    adapted.load_state_dict({k[len("student.") :]: v for k, v in state.items() if k.startswith("student.")})
+    assert any(layer.lora_B.abs().sum() > 0 for layer in lora_layers(adapted)), "the adapters trained"
+    student = run.student(MLPDenoiser(2, hidden=128, depth=4, time_embedding=32))
+    x, t = torch.randn(16, 2), torch.rand(16)
+    with torch.no_grad():
+        torch.testing.assert_close(student(x, t), adapted(x, t), rtol=1e-5, atol=1e-6)
+        assert not torch.allclose(student(x, t), teacher(x, t), atol=1e-6), "not the untouched teacher"
