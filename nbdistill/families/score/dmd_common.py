@@ -51,6 +51,21 @@ def teacher_network(teacher: nn.Module | None) -> nn.Module | None:
     return net if any(True for _ in net.parameters()) else None
 
 
+def make_fake_score(method: str, fake_init: str, teacher: nn.Module | None, student: nn.Module) -> nn.Module:
+    """A trainable fake-score denoiser: a copy of the teacher's network (:func:`teacher_network`; ``fake_init``
+    ``"teacher"``, or ``"auto"`` when the teacher has one), else of the student; a :class:`ConfigError` when
+    ``"teacher"`` is asked of a teacher without weights."""
+    source = teacher_network(teacher)
+    if fake_init == "teacher" and source is None:
+        raise ConfigError(
+            f"{method}'s fake_init='teacher' copies the teacher's network, but {type(teacher).__name__} "
+            "has no weights (an exact teacher): use fake_init='student' or 'auto'"
+        )
+    if fake_init == "student" or source is None:
+        source = student
+    return copy.deepcopy(source).requires_grad_(True).train()
+
+
 class DistributionMatchingModule(ScoreModule):
     """Base of the DMD methods: a generator (the student), a trainable fake score, the DMD gradient."""
 
@@ -69,16 +84,8 @@ class DistributionMatchingModule(ScoreModule):
             raise ConfigError(f"{self.method_name} distils a teacher denoiser (the real score μ_real): pass teacher=...")
         if self.init == "teacher":
             copy_teacher_weights(self.teacher, self.student, self.method_name)
-        source = teacher_network(self.teacher)
-        if self.fake_init == "teacher" and source is None:
-            raise ConfigError(
-                f"{self.method_name}'s fake_init='teacher' copies the teacher's network, but {type(self.teacher).__name__} "
-                "has no weights (an exact teacher): use fake_init='student' or 'auto'"
-            )
-        if self.fake_init == "student" or source is None:
-            source = self.student
         #: the fake score μ_fake: a trainable denoiser of the generator's distribution
-        self.fake_score = copy.deepcopy(source).requires_grad_(True).train()
+        self.fake_score = make_fake_score(self.method_name, self.fake_init, self.teacher, self.student)
 
     # -- the generator -------------------------------------------------------------------------------
     def generator_times(self, steps: int, dtype: torch.dtype, device) -> torch.Tensor:
