@@ -37,3 +37,4 @@ from . import tuned_sampler  # noqa: F401,E402
 from . import eg4d  # noqa: F401,E402
 from . import pso  # noqa: F401,E402
 from . import rolling  # noqa: F401,E402
+from . import sid  # noqa: F401,E402
