@@ -206,9 +206,15 @@ class Run:
 
         ``drawer(log, method, views=, title=)`` lays the views out on a Figure; by default the one
         the view registry gives (:func:`nbdistill.core.views.drawer`: the widgets' ``draw_run``).
+        A registered view's name given as ``path`` (``run.plot("score_samples")``) draws that view and
+        saves nothing: a path has a suffix (``"run.png"``).
         """
         from .figure import shown
+        from .views import VIEWS
         from .views import drawer as registered_drawer
+
+        if isinstance(path, str) and views is None and path in VIEWS:
+            path, views = None, [path]
 
         draw = drawer if drawer is not None else registered_drawer()
         # a Figure that also shows itself in a notebook without `%matplotlib inline`

@@ -30,3 +30,11 @@ def test_run_plot_still_saves_a_png_file(tmp_path):
     out = tmp_path / "x.png"
     fig = _run(tmp_path).plot(out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and isinstance(fig, Figure)
+
+
+def test_a_view_name_given_as_path_draws_that_view_and_saves_nothing(tmp_path, monkeypatch):
+    import nbdistill  # noqa: F401  (registers the views)
+
+    monkeypatch.chdir(tmp_path)
+    fig = _run(tmp_path).plot("losses")
+    assert len(fig.axes) == 1 and not list(tmp_path.glob("losses*"))
