@@ -33,6 +33,17 @@ def wait_until(page, predicate, timeout: float, message: str) -> None:
         page.wait_for_timeout(250)
 
 
+def wait_for_redraws(page, image, redraws: int, timeout: float) -> None:
+    """Wait until the figure ``image`` has shown ``redraws`` new pictures (each redraw is a new blob URL)."""
+    sources = {image.get_attribute("src")}
+
+    def redrawn() -> bool:
+        sources.add(image.get_attribute("src"))
+        return len(sources) > redraws
+
+    wait_until(page, redrawn, timeout, f"{redraws} more redraws of the figure")
+
+
 def collapse_left_sidebar(page) -> None:
     current = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
     if current.count():
@@ -61,13 +72,7 @@ def test_panel_trains_live_and_stops_in_jupyterlab(lab_server, open_notebook):
     wait_until(page, lambda: image.get_attribute("src") != first, 60, "the figure to be redrawn")
     # let the views fill in (accuracy curve, per-class bars) before the picture for the docs
     wait_until(page, lambda: "val student acc" in status.inner_text(), 120, "a validation result")
-    sources = {image.get_attribute("src")}
-
-    def redrawn_since() -> bool:
-        sources.add(image.get_attribute("src"))
-        return len(sources) >= 4
-
-    wait_until(page, redrawn_since, 120, "three more redraws")
+    wait_for_redraws(page, image, 3, 120)
     assert image.evaluate("img => img.naturalWidth") >= 1000
     page.screenshot(path=str(ARTIFACTS / "panel-running-2.png"))
     panel.screenshot(path=str(ARTIFACTS / "panel.png"))
@@ -107,13 +112,7 @@ def test_score_panel_draws_samples_live_and_stops(lab_server, open_notebook):
     assert "score.progressive" in page.locator(".nbdistill-panel select").first.input_value()
     # mid-run: an evaluation has measured the samples and the figure keeps being redrawn after it
     wait_until(page, lambda: "val energy distance" in status.inner_text(), 240, "a sample evaluation")
-    sources = {image.get_attribute("src")}
-
-    def redrawn_since() -> bool:
-        sources.add(image.get_attribute("src"))
-        return len(sources) >= 3
-
-    wait_until(page, redrawn_since, 180, "two more redraws")
+    wait_for_redraws(page, image, 2, 180)
     assert "running" in status.inner_text()
     assert page.locator(".nbdistill-error").is_hidden()
     assert image.evaluate("img => img.naturalWidth") >= 1000
