@@ -123,12 +123,14 @@ class DistributionMatchingModule(ScoreModule):
         """``x_t = α_t x + σ_t ε`` with fresh ``ε``."""
         return per_sample(self.noise.alpha(t), x) * x + per_sample(self.noise.sigma(t), x) * torch.randn_like(x)
 
-    def dm_term(self, x: torch.Tensor) -> torch.Tensor:
-        """``L_DM`` of the generated batch ``x`` (see the module docstring): its gradient reaches ``x`` only."""
+    def dm_term(self, x: torch.Tensor, real: nn.Module | None = None) -> torch.Tensor:
+        """``L_DM`` of the generated batch ``x`` (see the module docstring) with ``real`` as the real score (the
+        teacher by default; DisBack passes its recorded ``s^k``): its gradient reaches ``x`` only."""
+        real = self.teacher if real is None else real
         t = self.dm_times(len(x), x)
         with torch.no_grad():
             x_t = self.noised(x.detach(), t)
-            grad = dmd_gradient(x, self.teacher(x_t, t), self.fake_score(x_t, t))
+            grad = dmd_gradient(x, real(x_t, t), self.fake_score(x_t, t))
         return dmd_loss(x, grad)
 
     def fake_term(self, x: torch.Tensor) -> torch.Tensor:
