@@ -91,18 +91,20 @@ FAMILY_DEFAULTS: dict[str, Setting] = {
 
 #: Methods whose inputs differ from their family's default, and why.
 METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
+    # DisBack records checkpoints x record_steps steps first: one 1-step record, so the 4-step epoch also backtracks (stage 2).
+    "score.disback": {"tiny": {**FAMILY_DEFAULTS["score"].tiny, "checkpoints": 1, "record_steps": 1, "stage_steps": 1}},
+    # Decoupled DMD needs classes: a class-conditional student on a class-conditional ring, the real score its exact density.
+    "score.decoupled_dmd": {
+        "student": piece("nbdistill.models.MLPDenoiser", dim=2, hidden=16, depth=2, num_classes=4),
+        "data": piece("nbdistill.data.ClassRing", k=8, classes=4, n_samples=200, batch_size=50),
+    },
+    # Phased DMD switches phase every phase_steps steps: 2 steps, so the 4-step epoch trains both phases.
+    "score.phased_dmd": {"tiny": {**FAMILY_DEFAULTS["score"].tiny, "phase_steps": 2}},
     # Rolling Forcing generates sequences of frames: a window denoiser on sine sequences; it trains its own teacher (5 steps here).
     "score.rolling": {
         "student": piece("nbdistill.models.WindowDenoiser", frame_dim=4, frames=8, hidden=16, depth=2),
         "data": piece("nbdistill.data.SineSequences", n_samples=200, batch_size=50),
         "tiny": {**FAMILY_DEFAULTS["score"].tiny, "teacher_train_steps": 5, "frames": 8},
-    },
-    # Phased DMD switches phase every phase_steps steps: 2 steps, so the 4-step epoch trains both phases.
-    "score.phased_dmd": {"tiny": {**FAMILY_DEFAULTS["score"].tiny, "phase_steps": 2}},
-    # Decoupled DMD needs classes: a class-conditional student on a class-conditional ring, the real score its exact density.
-    "score.decoupled_dmd": {
-        "student": piece("nbdistill.models.MLPDenoiser", dim=2, hidden=16, depth=2, num_classes=4),
-        "data": piece("nbdistill.data.ClassRing", k=8, classes=4, n_samples=200, batch_size=50),
     },
     # score.tscd cuts the teacher's grid (4 tiny steps) into segments, at most one a step: 2 segments, then 1.
     "score.tscd": {"tiny": {**FAMILY_DEFAULTS["score"].tiny, "segments": 2}},

@@ -17,24 +17,39 @@ Foundations:
 - :mod:`.samplers`: the probability-flow ODE samplers (DDIM, Euler, Heun);
 - the 2-D data sets are in :mod:`nbdistill.data.toy2d`.
 
-Methods (registered ``score.*``, one file each, on the base :class:`.base.ScoreModule`; the losses in
-:mod:`.losses`): ``progressive``. Planned: ``consistency``, ``tscd``,
-``dmd``, ``dmd2``, ``decoupled_dmd``, ``phased_dmd``, ``sid``, ``disback``, ``boot``, ``lora``,
-``pso``, the particle methods ``sds``, ``vsd``, ``bsd``, the no-distillation baselines and ``rolling``.
+- :mod:`.metrics` and :mod:`.quality`: distances of samples to the data, the quality-vs-steps table;
+- :mod:`.evaluation`: the family's evaluation hook (the student's samples measured at every validation).
+
+Methods (registered ``score.*``, one file each, on the base :class:`.base.ScoreModule`; their formulas
+in :mod:`.losses`, one file a method):
+
+- fewer steps along the teacher's ODE: ``progressive``, ``consistency``, ``tscd``, ``lora`` (LoRA
+  adapters on the teacher), ``boot`` (data-free);
+- distribution matching with a fake score: ``dmd``, ``dmd2``, ``decoupled_dmd``, ``phased_dmd``,
+  ``sid``, ``disback``; ``pso`` tunes such a generator toward a new target;
+- particles moved by the teacher's score: ``sds``, ``vsd``, ``bsd``;
+- baselines with no distillation: ``tuned_sampler``, ``eg4d``;
+- sequences: ``rolling`` (Rolling Forcing on 1-D frames).
 """
 
-from . import progressive, views  # noqa: F401,E402  (importing them registers the method and the views)
-from . import consistency  # noqa: F401,E402
-from . import tscd  # noqa: F401,E402
-from . import dmd  # noqa: F401,E402
-from . import dmd2  # noqa: F401,E402
-from . import decoupled_dmd  # noqa: F401,E402
-from . import phased_dmd  # noqa: F401,E402
-from . import bsd, sds, vsd  # noqa: F401,E402
-from . import boot  # noqa: F401,E402
-from . import lora  # noqa: F401,E402
-from . import tuned_sampler  # noqa: F401,E402
-from . import eg4d  # noqa: F401,E402
-from . import pso  # noqa: F401,E402
-from . import rolling  # noqa: F401,E402
-from . import sid  # noqa: F401,E402
+from . import (  # noqa: F401  (importing them registers the methods and the views)
+    boot,
+    bsd,
+    consistency,
+    decoupled_dmd,
+    disback,
+    dmd,
+    dmd2,
+    eg4d,
+    lora,
+    phased_dmd,
+    progressive,
+    pso,
+    rolling,
+    sds,
+    sid,
+    tscd,
+    tuned_sampler,
+    views,
+    vsd,
+)
