@@ -10,7 +10,6 @@ import torch
 from ..core.errors import ConfigError
 from .base import ArrayDataModule, check_fractions, split_by_class, standardise, stratified_subset
 
-
 #: How :class:`Digits` scales the pixels (see its ``scale`` argument).
 SCALES = ("standard", "unit")
 

@@ -8,8 +8,8 @@ import torch
 
 import nbdistill as nd
 from nbdistill.core.errors import ConfigError
-from nbdistill.families.score.decoupled_dmd import DecoupledDMD, sample_variances
 from nbdistill.data import ClassRing
+from nbdistill.families.score.decoupled_dmd import DecoupledDMD, sample_variances
 from nbdistill.families.score.exact import ExactDenoiser, GaussianMixture
 from nbdistill.families.score.losses.decoupled_dmd import ca_term, cfg, decoupled_direction, dm_term
 from nbdistill.families.score.losses.dmd import dmd_gradient
