@@ -31,7 +31,7 @@ from ...core.errors import ConfigError
 from ...core.run import EventLog
 from ...core.style import LEGEND_SIZE, TITLE_SIZE, empty
 from ...core.views import view
-from .views import _rounded
+from .views import rounded_for_events
 
 #: Name of the event.
 EVENT = "score_fields"
@@ -125,11 +125,11 @@ def write_score_fields(
     finally:
         fake.train(was_training)
     sigmas = [float(module.noise.sigma(torch.tensor(t, dtype=torch.float64))) for t in times]
-    fields = {f"{who}_{c}": [_rounded(a[:, i]) for a in arrows[who]] for who in arrows for i, c in enumerate("uv")}
+    fields = {f"{who}_{c}": [rounded_for_events(a[:, i]) for a in arrows[who]] for who in arrows for i, c in enumerate("uv")}
     return writer.points(
         EVENT,
-        _rounded(gx.ravel()),
-        _rounded(gy.ravel()),
+        rounded_for_events(gx.ravel()),
+        rounded_for_events(gy.ravel()),
         step=step,
         times=times,
         sigmas=[round(s, 4) for s in sigmas],

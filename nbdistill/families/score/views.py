@@ -83,7 +83,7 @@ def _numpy(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
-def _rounded(values: np.ndarray) -> list[float]:
+def rounded_for_events(values: np.ndarray) -> list[float]:
     """``values`` rounded to 4 significant digits of their largest magnitude (a shorter JSON line)."""
     top = float(np.abs(values).max()) if values.size else 0.0
     decimals = 4 - math.floor(math.log10(top)) if top > 0 else 4
@@ -113,7 +113,15 @@ def write_samples(writer: Any, name: str, x: Any, step: int | None = None, max_p
     n, good = len(points), points[kept]
     if len(good) > max_points:
         good = good[np.linspace(0, len(good) - 1, max_points).round().astype(int)]
-    return writer.points(name, _rounded(good[:, 0]), _rounded(good[:, 1]), step=step, n=n, nonfinite=int(n - kept.sum()), **extra)
+    return writer.points(
+        name,
+        rounded_for_events(good[:, 0]),
+        rounded_for_events(good[:, 1]),
+        step=step,
+        n=n,
+        nonfinite=int(n - kept.sum()),
+        **extra,
+    )
 
 
 def image_shape(x: Any) -> tuple[int, int] | None:
