@@ -99,10 +99,10 @@ class _EventOnly:
     """A writer whose ``table`` returns the event instead of writing it."""
 
     def table(self, name: str, columns: list[str], rows: list[list[Any]], step: int | None = None) -> dict:
-        return {"kind": "table", "name": name, "step": step or 0, "epoch": 0, "time": 0.0, "columns": columns, "rows": rows}
+        return {"kind": "table", "name": name, "step": step, "epoch": 0, "time": 0.0, "columns": columns, "rows": rows}
 
 
 def quality_log(rows: Sequence[Mapping[str, Any]]) -> EventLog:
     """An event log holding the ``quality`` table of ``rows``, as :func:`.views.write_quality` writes it to a
-    run (draw it with the ``score_quality_table`` view)."""
+    run (draw it with the ``score_quality_table`` view), made at no run step (its title names none)."""
     return EventLog([write_quality(_EventOnly(), rows)])

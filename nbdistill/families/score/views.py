@@ -212,7 +212,7 @@ def write_density(
     with torch.no_grad():
         p = torch.as_tensor(density.log_prob(grid)).double().exp().reshape(bins, bins).cpu().numpy()
     p = np.nan_to_num(p, nan=0.0, posinf=0.0)
-    return writer.histogram(name, _rounded(p), xe, step=step, y_edges=ye.tolist(), values="density")
+    return writer.histogram(name, rounded_for_events(p), xe, step=step, y_edges=ye.tolist(), values="density")
 
 
 def write_quality(writer: Any, rows: Iterable[Mapping[str, Any]], step: int | None = None, name: str = "quality") -> dict:
@@ -464,5 +464,6 @@ def score_quality_table(ax: Axes, log: EventLog) -> Axes:
         for i in np.flatnonzero(values == best):
             table[i + 1, j].set_text_props(weight="bold", color="tab:green")
     ax.axis("off")
-    ax.set_title(f"{title} (step {event.get('step', '?')})", fontsize=TITLE_SIZE)
+    step = event.get("step")
+    ax.set_title(title + (f" (step {step})" if step is not None else ""), fontsize=TITLE_SIZE)
     return ax

@@ -43,3 +43,9 @@ def test_a_draw_function_is_a_model_too_and_the_view_draws_the_table():
 def test_no_model_is_refused():
     with pytest.raises(ConfigError, match="at least one model"):
         quality_rows({}, torch.zeros(4, 2))
+
+
+def test_a_table_made_outside_a_run_names_no_step():
+    rows = [{"model": "teacher", "steps": 1, "energy_distance": 0.5}]
+    ax = VIEWS["score_quality_table"](Figure().add_subplot(), quality_log(rows))
+    assert ax.get_title() == "quality vs steps"
