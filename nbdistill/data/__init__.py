@@ -3,7 +3,9 @@
 tabular data with a sensitive attribute, batches ``(x, y, s)``); graph sets made locally
 (:class:`BAMotifs`, :class:`LabelledMotifs`, :class:`SBM`, :class:`KarateClub`) and the TU sets
 (:class:`TUGraphs`, downloads); 2-D point sets for score distillation, made locally (:class:`Mixture2D`
-with its exact density, :class:`TwoMoons`, :class:`SwissRoll`, :class:`Checkerboard`, :class:`Circles`, :class:`SCurve`).
+with its exact density, :class:`TwoMoons`, :class:`SwissRoll`, :class:`Checkerboard`, :class:`Circles`, :class:`SCurve`);
+bandit tasks drawn from seeds for policy distillation (:class:`BernoulliBandits`, :class:`GaussianBandits`,
+:class:`LinearBandits`).
 
 Your own data needs no class: :func:`as_datamodule` (which ``nd.fit`` and the panel call) takes
 ``(X, y)`` arrays, tensors or a DataFrame, a dict of splits, a torch ``Dataset`` or ``DataLoader``,
@@ -13,6 +15,7 @@ a PyG graph with node masks or a list of graphs.
 from ..core.registry import register_data_adapter
 from .adapt import ArrayData, as_datamodule
 from .adapt_graphs import GraphList, GraphNodes
+from .bandits import BanditTasks, BernoulliBandits, GaussianBandits, LinearBandits
 from .base import ArrayDataModule, SplitsMade
 from .digits import Digits
 from .digits_shift import DigitsShift
@@ -52,6 +55,10 @@ __all__ = [
     "Checkerboard",
     "Circles",
     "SCurve",
+    "BanditTasks",
+    "BernoulliBandits",
+    "GaussianBandits",
+    "LinearBandits",
 ]
 
 register_data_adapter(as_datamodule)  # what nd.fit and the panel call on a user's data

@@ -1,3 +1,3 @@
 """Every distillation family; importing this package registers their methods."""
 
-from . import dataset, graph, kd, score  # noqa: F401
+from . import dataset, graph, kd, policy, score  # noqa: F401

@@ -1,4 +1,4 @@
-"""Small reusable networks: MLP, ConvNet, a mixture of experts, a prompted ViT, 1-D signal nets, GNNs and an MLP denoiser.
+"""Small reusable networks: MLP, ConvNet, a mixture of experts, a prompted ViT, 1-D signal nets, GNNs, an MLP denoiser and an in-context transformer.
 
 The GNNs (:mod:`.gnn`: ``GIN``, ``GCN``, ``GAT``) import PyTorch Geometric only when one is built.
 """
@@ -11,6 +11,7 @@ from .mlp import MLP
 from .moe import MoEMLP
 from .prompted import PromptedTransformer
 from .signal import ConvTransformer1D, SignalCNN
+from .transformer import ICTransformer
 from .window_denoiser import WindowDenoiser
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "GAT",
     "gnn",
     "WindowDenoiser",
+    "ICTransformer",
 ]

@@ -87,6 +87,11 @@ FAMILY_DEFAULTS: dict[str, Setting] = {
         data=piece("nbdistill.data.TwoMoons", n_samples=200, batch_size=50),
         tiny={"teacher_steps": 4, "steps": 1, "round_steps": 1, "eval_samples": 50},
     ),
+    "policy": Setting(  # in-context bandit learners: a tiny causal transformer on 5-armed Bernoulli tasks
+        student=piece("nbdistill.models.ICTransformer", num_actions=5, max_context=20, width=16, depth=1),
+        data=piece("nbdistill.data.BernoulliBandits", arms=5, horizon=20, n_tasks=200, batch_size=40),
+        tiny={"eval_tasks": 20},
+    ),
 }
 
 #: Methods whose inputs differ from their family's default, and why.

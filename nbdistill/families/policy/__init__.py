@@ -1,0 +1,16 @@
+"""Policy and algorithm distillation: an RL or bandit algorithm (or a privileged policy) into a policy.
+
+Foundations:
+
+- :mod:`.envs`: bandits with the Gymnasium API, vectorised in torch (Bernoulli, Gaussian, linear; a
+  user's own plain envs through :class:`~.envs.PlainEnvs`); the tasks come from :mod:`nbdistill.data.bandits`;
+- :mod:`.algorithms`: the teacher algorithms (UCB, Thompson sampling, LinUCB, greedy, random, oracle,
+  DPT's Dirichlet roll-in) and their per-arm statistics (EVOLvE's algorithm-guided support);
+- :mod:`.rollout`: playing an algorithm or a model, and the regret; :mod:`.evaluation`: the family's
+  hook (the student's online regret on unseen tasks, beside the algorithms').
+
+Methods (registered ``policy.*``): ``dpt`` and ``ad`` (in-context bandit learners on the base
+:class:`.base.PolicyModule`, the same model and loss with different targets).
+"""
+
+from . import ad, dpt, views  # noqa: F401  (importing them registers the methods and the views)
