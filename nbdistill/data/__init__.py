@@ -15,6 +15,7 @@ a PyG graph with node masks or a list of graphs.
 from ..core.registry import register_data_adapter
 from .adapt import ArrayData, as_datamodule
 from .adapt_graphs import GraphList, GraphNodes
+from .archive_targets import ArchiveTargets
 from .bandits import BanditTasks, BernoulliBandits, GaussianBandits, LinearBandits
 from .base import ArrayDataModule, SplitsMade
 from .digits import Digits
@@ -28,6 +29,7 @@ from .sequences import SineSequences
 from .toy2d import Checkerboard, Circles, ClassRing, Mixture2D, SCurve, SwissRoll, Toy2D, TwoMoons
 
 __all__ = [
+    "ArchiveTargets",
     "as_datamodule",
     "ArrayData",
     "ArrayDataModule",

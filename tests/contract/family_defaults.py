@@ -156,6 +156,13 @@ METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
         "student": piece("nbdistill.models.gnn.GIN", in_channels=7, hidden=8, out_channels=2, num_layers=2),
         "data": piece("nbdistill.data.graphs.BAMotifs", num_graphs=20, batch_size=4),
     },
+    # policy.archive (DCG-MAP-Elites) grows a MAP-Elites archive on a 2-D reaching task and distils it into an actor
+    # MLP on [x, y, t/T, d_x, d_y]; its data are the grid's cells (2 iterations of 50), with few critic and PG steps.
+    "policy.archive": {
+        "student": piece("nbdistill.models.MLP", in_features=5, hidden=[8], out_features=2),
+        "data": piece("nbdistill.data.ArchiveTargets", grid=10, batch_size=50),
+        "tiny": {"critic_steps": 4, "pg_steps": 2},
+    },
 }
 
 

@@ -10,7 +10,8 @@ Foundations:
   hook (the student's online regret on unseen tasks, beside the algorithms').
 
 Methods (registered ``policy.*``): ``dpt`` and ``ad`` (in-context bandit learners on the base
-:class:`.base.PolicyModule`, the same model and loss with different targets).
+:class:`.base.PolicyModule`, the same model and loss with different targets); ``archive``
+(DCG-MAP-Elites: a MAP-Elites archive distilled into one descriptor-conditioned policy).
 """
 
-from . import ad, dpt, views  # noqa: F401  (importing them registers the methods and the views)
+from . import ad, archive, dpt, views  # noqa: F401  (importing them registers the methods and the views)
