@@ -7,7 +7,9 @@ puts in a learner's context as *algorithm-guided support*. With ``n_a`` pulls of
 ``t`` and empirical mean ``mu_a``:
 
 - :class:`UCB` (UCB1, Auer et al. 2002): ``a_t = argmax_a mu_a + c sqrt(2 ln t / n_a)``, the bonus
-  infinite for an arm never pulled (EVOLvE's ``UCBGuide``), ties to the lowest index;
+  infinite for an arm never pulled (EVOLvE's ``UCBGuide``), ties to the lowest index; EVOLvE's
+  ``sqrt(alpha ln t / n_a)`` with its default ``alpha = 0.5`` is ``c = 0.5`` here (nbdistill keeps UCB1's
+  ``c = 1``, whose regret the theory tests check against Auer et al.'s bound);
 - :class:`Thompson` (Thompson 1933; Agrawal & Goyal 2012): Bernoulli rewards: ``p_a ~ Beta(1 + S_a, 1 + F_a)``;
   Gaussian rewards of known ``sigma``: ``mu_a ~ N(m_a, s_a^2)`` the posterior of a ``N(0, prior_std^2)`` prior;
   ``a_t = argmax_a p_a``;
@@ -164,8 +166,8 @@ class Thompson(BanditAlgorithm):
 
     def act(self, generator: torch.Generator) -> torch.Tensor:
         a, b = self.posterior()
-        if self.bernoulli:  # Beta(a, b) = X / (X + Y), X ~ Gamma(a), Y ~ Gamma(b), drawn from `generator`
-            x, y = _gamma(a, generator), _gamma(b, generator)
+        if self.bernoulli:  # Beta(a, b) = X / (X + Y), X ~ Gamma(a), Y ~ Gamma(b), drawn from `generator` in one call
+            x, y = _gamma(torch.stack([a, b]), generator)
             draw = x / (x + y)
         else:
             draw = a + b * torch.randn(a.shape, generator=generator)
@@ -232,7 +234,7 @@ class LinUCB(BanditAlgorithm):
 
     def bonus(self) -> torch.Tensor:
         x = self.env.features
-        solved = torch.linalg.solve(self.gram[:, None], x)  # A^-1 x_a for every arm
+        solved = torch.linalg.solve(self.gram[:, None], x[..., None])[..., 0]  # A^-1 x_a for every arm (x as column vectors)
         return self.alpha * (x * solved).sum(-1).clamp(min=0).sqrt()
 
     def act(self, generator: torch.Generator) -> torch.Tensor:
