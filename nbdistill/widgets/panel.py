@@ -55,7 +55,8 @@ class Panel:
     """Controls, Start/Stop, progress and a live figure for training one family's methods.
 
     Args:
-        family: the family whose methods the dropdown lists (``"kd"``).
+        family: the family whose methods the dropdown lists (``"kd"``); a method's name
+            (``"policy.dpt"``) stands for its family with that method selected.
         teacher, student, data: the models and LightningDataModule every run uses. Each Start
             trains a fresh copy of ``student`` (as it was when the panel was made).
         method: the method selected at first; default the family's first lesson (``kd.hinton``
@@ -86,6 +87,8 @@ class Panel:
         dpi: int = 100,
         render_process: bool = True,
     ):
+        if "." in family and method is None:  # nd.panel("policy.dpt", ...): the family's panel, on that method
+            family, method = family.split(".", 1)[0], family
         names = methods(family)
         if not names:
             raise ConfigError(f"family {family!r} has no registered methods")

@@ -25,8 +25,13 @@ STATUSES = ("idle", "running", "finished", "stopped", "failed")
 STATUS_COLORS = {"idle": "#666", "running": "#1f6feb", "finished": "#1a7f37", "stopped": "#9a6700", "failed": "#cf222e"}
 BAR_STYLES = {"running": "info", "finished": "success", "stopped": "warning", "failed": "danger"}
 #: The scalars the status line quotes while a run goes (the first one the run has logged): each
-#: family's headline figure, the student's accuracy or, for a sample generator, its energy distance.
-QUOTED_SCALARS = (("val/student_acc", "val student acc", ".3f"), ("val/energy_distance", "val energy distance", ".3g"))
+#: family's headline figure, the student's accuracy, for a sample generator its energy distance, for a
+#: policy its held-out regret (with ``± <name>_se``, the standard error, where the run logs one).
+QUOTED_SCALARS = (
+    ("val/student_acc", "val student acc", ".3f"),
+    ("val/energy_distance", "val energy distance", ".3g"),
+    ("val/regret", "val regret", ".3g"),
+)
 
 
 def status_label(status: str, note: str | None = None) -> str:
@@ -148,7 +153,8 @@ class RunState:
             for name, label, spec in QUOTED_SCALARS:
                 value = self.latest(name)
                 if value is not None:
-                    parts.append(f"{label} {value:{spec}}")
+                    se = self.latest(f"{name}_se")
+                    parts.append(f"{label} {value:{spec}}" + (f" ± {se:{spec}}" if se is not None else ""))
                     break
         return " &nbsp;·&nbsp; ".join(parts)
 
