@@ -5,7 +5,8 @@ tabular data with a sensitive attribute, batches ``(x, y, s)``); graph sets made
 (:class:`TUGraphs`, downloads); 2-D point sets for score distillation, made locally (:class:`Mixture2D`
 with its exact density, :class:`TwoMoons`, :class:`SwissRoll`, :class:`Checkerboard`, :class:`Circles`, :class:`SCurve`);
 bandit tasks drawn from seeds for policy distillation (:class:`BernoulliBandits`, :class:`GaussianBandits`,
-:class:`LinearBandits`).
+:class:`LinearBandits`; a user's own Gymnasium-style bandits through :class:`EnvTasks`) and the archive cells of
+``policy.archive`` (:class:`ArchiveTargets`).
 
 Your own data needs no class: :func:`as_datamodule` (which ``nd.fit`` and the panel call) takes
 ``(X, y)`` arrays, tensors or a DataFrame, a dict of splits, a torch ``Dataset`` or ``DataLoader``,
@@ -20,6 +21,7 @@ from .bandits import BanditTasks, BernoulliBandits, GaussianBandits, LinearBandi
 from .base import ArrayDataModule, SplitsMade
 from .digits import Digits
 from .digits_shift import DigitsShift
+from .env_tasks import EnvTasks
 from .fair_tabular import FairTabular
 from .graph_classification import BAMotifs, GraphSetDataModule, LabelledMotifs, TUGraphs
 from .mnist1d import MNIST1D
@@ -61,6 +63,7 @@ __all__ = [
     "BernoulliBandits",
     "GaussianBandits",
     "LinearBandits",
+    "EnvTasks",
 ]
 
 register_data_adapter(as_datamodule)  # what nd.fit and the panel call on a user's data

@@ -8,8 +8,8 @@ turns rows back into a vectorised Gymnasium-style environment (:mod:`nbdistill.f
 - :class:`BernoulliBandits`: arm means ``~ U(0, 1)`` (DPT's ``Beta(1, 1)``), or EVOLvE's presets with
   ``gap``: one best arm at ``0.5 + gap / 2``, the others at ``0.5 - gap / 2`` (gap 0.2 is the "small
   gap" suite, 0.5 the "large"), the best arm's place drawn per task;
-- :class:`GaussianBandits`: means ``~ N(0, mean_std^2)``, rewards of std ``sigma`` (EVOLvE: sigma 1 low
-  variance, 3 high);
+- :class:`GaussianBandits`: means ``~ N(0, mean_std^2)``, rewards of std ``sigma`` (EVOLvE's presets draw
+  the means and the rewards with the same spread: ``sigma = mean_std = 1`` low variance, ``3`` high);
 - :class:`LinearBandits`: ``theta ~ N(0, I / d)``, arm features ``~ N(0, I / d)`` (DPT's linear bandit),
   rewards ``phi . theta + N(0, noise^2)``; a row is ``[features (K * d), theta (d)]``.
 """

@@ -12,7 +12,9 @@ span) is the bandit trajectory itself. Lin, Bai & Mei's code (licong-lin/in-cont
 understanding only: no licence) trains AD and DPT with one model and one loss, switching the target
 with a flag (``imit``): the expert's own context action (AD, with LinUCB or Thompson sampling as the
 expert) or the optimal action (DPT). The model's regret tracks the expert's, up to how well it fits
-(their Theorem 6). nbdistill averages over steps where the authors sum (see :mod:`.losses`).
+(their Theorem 6). Their model scores the prefixes ``0..T-1`` (a token before each transition), as
+here; nbdistill averages over tasks and steps where their ``train.py`` sums (``reduction='sum'``): its
+loss is theirs divided by ``N T`` (see :mod:`.losses`).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from .evaluation import RegretEvaluation
 from .rollout import Trajectory, run_algorithm
 
 #: The views of every in-context bandit method.
-POLICY_VIEWS = ("losses", "policy_regret", "policy_suboptimality", "policy_choices")
+POLICY_VIEWS = ("losses", "policy_regret", "policy_suboptimality", "policy_choices", "policy_horizon")
 #: Algorithms whose per-arm statistics a student may read in context (EVOLvE's algorithm-guided support).
 GUIDES = ("none", "ucb", "thompson", "greedy", "linucb")
 
@@ -139,5 +139,6 @@ class PolicyModule(DistillModule):
             got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
             raise ConfigError(
                 f"the student must return logits [tasks, transitions + 1, actions] = {list(expected)} on these tasks, got "
-                f"{list(got) if isinstance(got, tuple) else got}: the tasks have {env.num_actions} arms"
+                f"{list(got) if isinstance(got, tuple) else got}: the tasks have {env.num_actions} arms (build it with "
+                f"num_actions={env.num_actions})"
             )

@@ -9,8 +9,10 @@ optionally mixed toward the optimal arm, ``cov``), and label it with the optimal
 
 Deployed online, the model acts from its own history and behaves like posterior sampling (the paper's
 Theorem 1). Compared with the authors' code (jon--lee/decision-pretrained-transformer, read for
-understanding only: it has no licence): the same roll-in and label, every prefix scored; nbdistill
-averages over prefixes where ``train.py`` sums (see :mod:`.losses`), embeds a bandit step as
+understanding only: it has no licence): the same roll-in and label; nbdistill averages over tasks
+and prefixes where ``train.py`` sums, and also scores the empty prefix (``train.py`` keeps
+``preds[:, 1:]``, yet the online controller's first action comes from that empty prefix; see
+:mod:`.losses`); it embeds a bandit step as
 ``[onehot(a), r]`` (their ``concat(state, action, next state, reward)`` with empty states), and plays a
 fresh in-context dataset every step on the data set's tasks instead of one stored dataset a task.
 """

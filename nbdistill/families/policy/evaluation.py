@@ -111,7 +111,10 @@ class RegretEvaluation(Evaluation):
         curves = {"student": metrics, **metrics.get("baselines", {})}
         for who, summary in curves.items():
             label = f"student ({module.method_name})" if who == "student" else who
-            writer.points(f"{stage}/regret/{who}", steps, summary["curve"], label=label, step=step, se=summary["curve_se"])
+            extra = {"context": module.context_length()} if who == "student" else {}
+            writer.points(
+                f"{stage}/regret/{who}", steps, summary["curve"], label=label, step=step, se=summary["curve_se"], **extra
+            )
             writer.points(f"{stage}/suboptimality/{who}", steps, summary["suboptimality"], label=label, step=step)
         k = len(metrics["choices"][0]) if metrics["choices"] else 0
         writer.table(f"{stage}/choices/student", [f"rank {r + 1}" for r in range(k)], metrics["choices"], step=step)

@@ -8,10 +8,19 @@ causal model with the same loss and differ only in the target, as "Transformers 
 - DPT: ``L = -(1/(T+1)) sum_{j=0}^{T} log pi_theta(a* | D_{<j})``, the optimal action at every prefix;
 - AD: ``L = -(1/T) sum_{j=0}^{T-1} log pi_theta(a_j | D_{<j})``, the teacher algorithm's own next action.
 
-nbdistill averages over prefixes and tasks where DPT's ``train.py`` sums over the prefixes (and
-averages over the batch): a constant factor ``T + 1`` that Adam's scale invariance makes immaterial
-to the updates, and that keeps the loss readable as a per-decision cross-entropy (``log K`` for a
-uniform policy) whatever the context size.
+nbdistill averages over prefixes and tasks where the authors sum: both ``train.py`` use
+``CrossEntropyLoss(reduction='sum')`` over the batch and the scored prefixes. A constant factor that
+Adam's scale invariance makes immaterial to the updates, and that keeps the loss readable as a
+per-decision cross-entropy (``log K`` for a uniform policy) whatever the context and batch sizes.
+The scored prefixes (read in the authors' code; checked in float64 in
+``tests/families/policy/test_policy_dpt_ad.py``):
+
+- DPT's ``train.py`` scores ``preds[:, 1:]``, the prefixes of ``1..T`` transitions, not the empty one,
+  although its online controller acts first from the empty prefix; nbdistill scores all ``T + 1``
+  (``N (T + 1) L = sum_{1..T} + the empty prefix's term``, with ``sum_{1..T}`` their loss);
+- Lin, Bai & Mei's ``train.py`` scores the ``T`` prefixes before each transition, ``0..T-1``, for both
+  targets: AD here is exactly theirs divided by ``N T``; their DPT target (``imit == 'true'``) leaves out
+  the full context's prefix, which nbdistill keeps.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ...core.errors import ConfigError
 from .algorithms import BanditAlgorithm
 from .envs import VectorEnv
 
@@ -122,6 +123,11 @@ def run_model(
             .float()
             .cpu()
         )
+        if logits.shape != (env.num_envs, env.num_actions):
+            raise ConfigError(
+                f"the model gives {list(logits.shape)} logits a step but {type(env).__name__} has {env.num_envs} tasks of "
+                f"{env.num_actions} actions: build it with num_actions={env.num_actions}"
+            )
         if sample:
             return torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
         return logits.argmax(-1)

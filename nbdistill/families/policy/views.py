@@ -83,7 +83,7 @@ def policy_suboptimality(ax: Axes, log: EventLog) -> Axes:
 @view("policy_choices")
 def policy_choices(ax: Axes, log: EventLog) -> Axes:
     """Heat map: the share of held-out tasks in which the student plays its r-th best arm at step t."""
-    title = "student's arm choices (arms ranked by true mean)"
+    title = "student's arm choices"
     stage = _stage(log, "choices")
     event = log.last(f"{stage}/choices/student") if stage else None
     rows = np.asarray(event.get("rows", []) if event else [], float)
@@ -100,7 +100,10 @@ def policy_choices(ax: Axes, log: EventLog) -> Axes:
     )
     ax.set_title(f"{title}, step {event.get('step')}", fontsize=TITLE_SIZE)
     ax.set_xlabel("t (pulls)")
-    ax.set_ylabel("arm rank (1 = best)")
+    ax.set_ylabel("arm ranked by true mean (1 = best)")
     ax.set_yticks(range(1, rows.shape[1] + 1))
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label="share of tasks")
     return ax
+
+
+from . import horizon_views  # noqa: F401,E402  (registers policy_horizon)
