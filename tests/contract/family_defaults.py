@@ -163,6 +163,8 @@ METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
         "data": piece("nbdistill.data.ArchiveTargets", grid=10, batch_size=50),
         "tiny": {"critic_steps": 4, "pg_steps": 2},
     },
+    # policy.demo_ad reads a teacher's 20-step demonstration on another task before the task's own 20 steps.
+    "policy.demo_ad": {"student": piece("nbdistill.models.ICTransformer", num_actions=5, max_context=40, width=16, depth=1)},
 }
 
 
