@@ -5,8 +5,8 @@ tabular data with a sensitive attribute, batches ``(x, y, s)``); graph sets made
 (:class:`TUGraphs`, downloads); 2-D point sets for score distillation, made locally (:class:`Mixture2D`
 with its exact density, :class:`TwoMoons`, :class:`SwissRoll`, :class:`Checkerboard`, :class:`Circles`, :class:`SCurve`);
 bandit tasks drawn from seeds for policy distillation (:class:`BernoulliBandits`, :class:`GaussianBandits`,
-:class:`LinearBandits`; a user's own Gymnasium-style bandits through :class:`EnvTasks`) and the archive cells of
-``policy.archive`` (:class:`ArchiveTargets`).
+:class:`LinearBandits`; a user's own Gymnasium-style bandits through :class:`EnvTasks`), the reaching tasks of
+``policy.aacd`` (:class:`ReachTasks`) and the archive cells of ``policy.archive`` (:class:`ArchiveTargets`).
 
 Your own data needs no class: :func:`as_datamodule` (which ``nd.fit`` and the panel call) takes
 ``(X, y)`` arrays, tensors or a DataFrame, a dict of splits, a torch ``Dataset`` or ``DataLoader``,
@@ -14,6 +14,7 @@ a PyG graph with node masks or a list of graphs.
 """
 
 from ..core.registry import register_data_adapter
+from .aacd_tasks import ReachTasks
 from .adapt import ArrayData, as_datamodule
 from .adapt_graphs import GraphList, GraphNodes
 from .archive_targets import ArchiveTargets
@@ -31,6 +32,7 @@ from .sequences import SineSequences
 from .toy2d import Checkerboard, Circles, ClassRing, Mixture2D, SCurve, SwissRoll, Toy2D, TwoMoons
 
 __all__ = [
+    "ReachTasks",
     "ArchiveTargets",
     "as_datamodule",
     "ArrayData",

@@ -165,6 +165,12 @@ METHOD_OVERRIDES: dict[str, dict[str, Any]] = {
     },
     # policy.demo_ad reads a teacher's 20-step demonstration on another task before the task's own 20 steps.
     "policy.demo_ad": {"student": piece("nbdistill.models.ICTransformer", num_actions=5, max_context=40, width=16, depth=1)},
+    # policy.aacd (TacSL) trains a PPO teacher on a 2-D reaching task's state, then a student actor MLP on the 7-number observation.
+    "policy.aacd": {
+        "student": piece("nbdistill.models.MLP", in_features=7, hidden=[8], out_features=2),
+        "data": piece("nbdistill.data.ReachTasks", n_tasks=64, n_eval=16, horizon=5, batch_size=16),
+        "tiny": {"teacher_steps": 2, "teacher_width": 8, "ppo_epochs": 2},
+    },
 }
 
 

@@ -12,9 +12,10 @@ Foundations:
 Methods (registered ``policy.*``): ``dpt`` and ``ad`` (in-context bandit learners on the base
 :class:`.base.PolicyModule`, the same model and loss with different targets); ``archive``
 (DCG-MAP-Elites: a MAP-Elites archive distilled into one descriptor-conditioned policy); ``demo_ad``
-(AD with a teacher's demonstration on another task in context, after EVOLvE).
+(AD with a teacher's demonstration on another task in context, after EVOLvE); ``aacd`` (TacSL's asymmetric
+actor-critic distillation: a privileged critic teaches a student that sees less).
 
 Also: :mod:`.mdp` and :mod:`.ucbvi` (a tabular MDP and UCB-VI), :mod:`.evolve_fit` (EVOLvE's regret fit).
 """
 
-from . import ad, archive, dpt, evolve_demos, views  # noqa: F401  (importing them registers the methods and the views)
+from . import aacd, ad, archive, dpt, evolve_demos, views  # noqa: F401  (importing them registers the methods and the views)
