@@ -21,11 +21,14 @@ COLOURS = {"random": "0.6", "greedy": "tab:brown", "ucb": "tab:blue", "thompson"
 
 
 def _stage(log: EventLog, kind: str) -> str | None:
-    """``"val"`` when the run has validation events of ``kind`` (``regret``, ``choices``), else ``"test"``, else None."""
-    for stage in ("val", "test"):
-        if any(n.startswith(f"{stage}/{kind}/") for n in log.names()):
-            return stage
-    return None
+    """The stage (``"val"`` or ``"test"``) whose ``<stage>/<kind>/...`` events were written last, or None: a
+    live run shows its latest validation, a finished one the test evaluation written when fitting ended."""
+    latest: dict[str, int] = {}
+    for index, event in enumerate(log.events):
+        stage = event["name"].split("/", 1)[0]
+        if stage in ("val", "test") and event["name"].startswith(f"{stage}/{kind}/"):
+            latest[stage] = index
+    return max(latest, key=latest.get) if latest else None
 
 
 def _curves(log: EventLog, kind: str) -> tuple[dict[str, dict], str | None]:
