@@ -18,4 +18,4 @@ actor-critic distillation: a privileged critic teaches a student that sees less)
 Also: :mod:`.mdp` and :mod:`.ucbvi` (a tabular MDP and UCB-VI), :mod:`.evolve_fit` (EVOLvE's regret fit).
 """
 
-from . import aacd, ad, archive, dpt, evolve_demos, views  # noqa: F401  (importing them registers the methods and the views)
+from . import aacd, ad, archive, dpt, evolve_demos, horizon_views, views  # noqa: F401  (importing them registers the methods and the views)

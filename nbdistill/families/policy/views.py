@@ -107,6 +107,3 @@ def policy_choices(ax: Axes, log: EventLog) -> Axes:
     ax.set_yticks(range(1, rows.shape[1] + 1))
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label="share of tasks")
     return ax
-
-
-from . import horizon_views  # noqa: F401,E402  (registers policy_horizon)
