@@ -79,8 +79,7 @@ class RegretEvaluation(Evaluation):
         x = torch.cat(parts)[: int(module.eval_tasks)]
         horizon = module.evaluation_horizon()
         env = tasks.make_env(x)
-        generator = torch.Generator().manual_seed(EVAL_SEED)
-        played = run_model(module.student, env, horizon, generator, seed=EVAL_SEED, guide=module.make_guide())
+        played = self.play_student(module, env, horizon)
         metrics = {**regret_summary(played), "horizon": horizon, "tasks": len(x)}
         metrics["choices"] = rank_choices(played, env.expected_rewards())
         key = (stage, horizon, len(x), float(x.sum()))
@@ -88,6 +87,11 @@ class RegretEvaluation(Evaluation):
             self.baselines = {key: self.play_baselines(env, horizon)}
         metrics["baselines"] = self.baselines[key]
         return metrics
+
+    def play_student(self, module: Any, env: Any, horizon: int) -> Trajectory:
+        """The student deployed online on ``env`` for ``horizon`` steps, with the evaluation's fixed noise."""
+        generator = torch.Generator().manual_seed(EVAL_SEED)
+        return run_model(module.student, env, horizon, generator, seed=EVAL_SEED, guide=module.make_guide())
 
     @staticmethod
     def play_baselines(env: Any, horizon: int) -> dict[str, dict[str, Any]]:

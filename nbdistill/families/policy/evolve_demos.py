@@ -36,7 +36,7 @@ from ...core.registry import HParam, register
 from . import evolve_views  # noqa: F401  (registers the policy_regret_fit view this method declares)
 from .algorithms import make_algorithm
 from .base import POLICY_VIEWS, PolicyModule
-from .evaluation import EVAL_SEED, RegretEvaluation, rank_choices, regret_summary
+from .evaluation import EVAL_SEED, RegretEvaluation
 from .losses import ad_loss
 from .rollout import Trajectory, run_algorithm, run_model
 
@@ -74,24 +74,11 @@ class DemoPrefixed(nn.Module):
 class DemoRegretEvaluation(RegretEvaluation):
     """:class:`~.evaluation.RegretEvaluation` with each held-out task shown a demonstration on its neighbour."""
 
-    def compute(self, module: Any, stage: str) -> dict[str, Any]:
-        parts = self.outputs.pop(stage, [])
-        if not parts:
-            return {}
-        x = torch.cat(parts)[: int(module.eval_tasks)]
-        env = module.task_source().make_env(x)
+    def play_student(self, module: Any, env: Any, horizon: int) -> Trajectory:
         demo = module.demonstrations(env, torch.Generator().manual_seed(EVAL_SEED + DEMO_SEED), EVAL_SEED + DEMO_SEED)
         actions, rewards = demo_context(demo, Trajectory(demo.actions[:, :0], demo.rewards[:, :0], demo.regret[:, :0]))
         player = DemoPrefixed(module.student, actions.to(module.device), rewards.to(module.device))
-        horizon = module.evaluation_horizon()
-        played = run_model(player, env, horizon, torch.Generator().manual_seed(EVAL_SEED), seed=EVAL_SEED)
-        metrics = {**regret_summary(played), "horizon": horizon, "tasks": len(x)}
-        metrics["choices"] = rank_choices(played, env.expected_rewards())
-        key = (stage, horizon, len(x), float(x.sum()))
-        if key not in self.baselines:
-            self.baselines = {key: self.play_baselines(env, horizon)}
-        metrics["baselines"] = self.baselines[key]
-        return metrics
+        return run_model(player, env, horizon, torch.Generator().manual_seed(EVAL_SEED), seed=EVAL_SEED)
 
 
 @register("policy.demo_ad", views=(*POLICY_VIEWS, "policy_regret_fit"), needs_teacher=False)
